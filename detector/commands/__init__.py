@@ -1,0 +1,1 @@
+"""Subcommands of the `vpndetect` command line, one module each."""

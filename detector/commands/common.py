@@ -1,0 +1,68 @@
+"""Options and error handling shared by the subcommands that read captures."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from detector.output import FORMATS
+
+EXIT_BAD_INPUT = 2
+
+
+def reader_options(func):
+    """Input options shared by every command that assembles flows."""
+    options = [
+        click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=str)),
+        click.option("--idle-timeout", default=120.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
+                     help="Seconds without packets after which a flow ends."),
+        click.option("--active-timeout", default=1800.0, show_default=True,
+                     type=click.FloatRange(min=0, min_open=True),
+                     help="Seconds after its first packet at which a flow is cut (the rest continues as a new flow)."),
+        click.option("--max-flows", default=500_000, show_default=True, type=click.IntRange(min=1),
+                     help="Open flows kept at most; the least recently active one is evicted past it."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def output_options(func):
+    func = click.option("-o", "--output", "output", default=None, type=click.Path(dir_okay=False),
+                        help="Write to this file instead of stdout.")(func)
+    func = click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
+                        help="Output format (default: from the -o extension, else table).")(func)
+    return func
+
+
+def pick_format(fmt, output):
+    if fmt:
+        return fmt
+    if output:
+        for ext, name in ((".csv", "csv"), (".jsonl", "jsonl"), (".json", "jsonl"), (".parquet", "parquet")):
+            if output.endswith(ext):
+                return name
+    return "table"
+
+
+def report_errors(reader) -> int:
+    """Print each notice and error on one line to stderr; the exit code the command should end with."""
+    for notice in reader.notices:
+        click.echo(f"vpndetect: warning: {notice}", err=True)
+    for error in reader.errors:
+        click.echo(f"vpndetect: error: {error}", err=True)
+    return EXIT_BAD_INPUT if reader.errors else 0
+
+
+def fail(message: str):
+    click.echo(f"vpndetect: error: {message}", err=True)
+    sys.exit(EXIT_BAD_INPUT)
+
+
+def quiet_broken_pipe():
+    """The reader of our output went away (`| head`): stop quietly, as command-line tools do."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    sys.exit(0)
