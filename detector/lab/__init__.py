@@ -1,0 +1,1 @@
+"""The traffic lab: real VPN, proxy and normal traffic between network namespaces, captured and labelled."""

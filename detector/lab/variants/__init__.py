@@ -1,0 +1,12 @@
+"""Every implementation family's module; importing this package registers all variants."""
+
+import importlib
+
+MODULES = [
+    "baseline_web",
+    "wireguard",
+    "shadowsocks",
+]
+
+for _name in MODULES:
+    importlib.import_module(f"{__name__}.{_name}")
