@@ -99,6 +99,17 @@ class Client:
         return conn
 
     def request(self, method: str, path: str, body: bytes | None = None, headers: dict | None = None) -> tuple[int, bytes]:
+        reused = self.conn is not None
+        try:
+            return self._request(method, path, body, headers)
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            if not reused:
+                raise
+            # Some proxies (tinyproxy) close an idle keep-alive connection silently: reconnect once, as browsers do.
+            self.close()
+            return self._request(method, path, body, headers)
+
+    def _request(self, method, path, body, headers) -> tuple[int, bytes]:
         if self.conn is None:
             self.conn = self._connect()
         sp = self.spec

@@ -6,6 +6,11 @@ MODULES = [
     "baseline_web",
     "wireguard",
     "shadowsocks",
+    "openvpn",
+    "v2ray",
+    "tls_proxies",
+    "ssh_tunnel",
+    "plain_proxies",
 ]
 
 for _name in MODULES:
