@@ -11,6 +11,9 @@ MODULES = [
     "tls_proxies",
     "ssh_tunnel",
     "plain_proxies",
+    "obfs4",
+    "anyconnect",
+    "ipsec",
 ]
 
 for _name in MODULES:
