@@ -5,10 +5,9 @@ from __future__ import annotations
 import socket
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 
-from features import _flowkernel as k
+from features import flowstate as k
 from features.decode.transport import transport_name
 
 FLOW_COLUMNS = [
@@ -79,7 +78,3 @@ def flow_record_batch(rows: np.ndarray, capture: str, extra: dict | None = None)
         arrays.append(pa.array(values))
         names_out.append(name)
     return pa.RecordBatch.from_arrays(arrays, names=names_out)
-
-
-def empty_frame() -> pd.DataFrame:
-    return FLOW_SCHEMA.empty_table().to_pandas()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from features import _flowkernel as k
+from features import flowstate as k
+from features import native
 from features.decode import Decoded
 
 FRAGMENT_SLOTS = 4096
@@ -62,7 +63,7 @@ class FlowTable:
         self.meta[k.FREE_TOP] = top + len(new_rows)
         self.expired = np.zeros(target, np.int64)
         self.index = np.full(_index_size(target), -1, np.int64)
-        k.rebuild_index(self.state, self.index, self.meta)
+        native.rebuild_index(self)
 
     def add(self, ts_ns: np.ndarray, decoded: Decoded, wirelen: np.ndarray):
         """Assign packets to flows; returns (slot, direction, ordinal) per packet (slot -1: not IP)."""
@@ -72,20 +73,19 @@ class FlowTable:
         direction = np.empty(n, np.int64)
         ordinal = np.empty(n, np.int64)
         d = decoded
-        k.process(ts_ns, d.valid, d.src_hi, d.src_lo, d.dst_hi, d.dst_lo, d.sport, d.dport, d.protocol, d.vlan,
-                  d.tcp_flags, wirelen, d.frag_offset, d.more_fragments, d.frag_id,
-                  self.state, self.index, self.free, self.expired, self.meta, self.frag,
-                  self.idle_ns, self.active_ns, self.grace_ns, self.max_flows, slot, direction, ordinal)
+        packets = (ts_ns, d.valid.view(np.uint8), d.src_hi, d.src_lo, d.dst_hi, d.dst_lo, d.sport, d.dport, d.protocol,
+                   d.vlan, d.tcp_flags, wirelen, d.frag_offset, d.more_fragments, d.frag_id)
+        native.process(packets, self, slot, direction, ordinal)
         return slot, direction, ordinal
 
     def expire_idle(self, now_ns: int):
         """End flows idle at wall-clock time now_ns (live capture, where no packet may come)."""
         if now_ns > self.meta[k.NOW]:
             self.meta[k.NOW] = now_ns
-        k.expire_idle(self.state, self.index, self.meta, self.expired, self.meta[k.NOW], self.idle_ns, self.grace_ns)
+        native.expire_idle(self, int(self.meta[k.NOW]))
 
     def expire_all(self):
-        k.expire_all(self.state, self.index, self.meta, self.expired, k.END_OF_CAPTURE)
+        native.expire_all(self, k.END_OF_CAPTURE)
 
     def take_expired(self) -> np.ndarray:
         """Rows of the flows that ended since the last call (their state rows), and free those rows."""

@@ -6,7 +6,6 @@ import os
 import sys
 import warnings
 
-import pandas as pd
 import pyarrow as pa
 
 from features.decode import decode
@@ -129,7 +128,7 @@ class FlowReader:
             return FLOW_SCHEMA.empty_table()
         return pa.Table.from_batches(batches)
 
-    def to_pandas(self) -> pd.DataFrame:
+    def to_pandas(self):
         return self.to_arrow().to_pandas()
 
     def to_parquet(self, path) -> int:

@@ -48,8 +48,14 @@ class Decoded:
         return cls(**arrays)
 
 
+_MIN_BUFFER = 128  # longest single read (16-byte address) plus the deepest fixed offset, with room to spare
+
+
 def decode(batch: PacketBatch) -> Decoded:
     data = batch.data
+    if len(data) < _MIN_BUFFER:
+        # Reads are clamped into the buffer rather than bounds-checked per packet; a tiny buffer needs padding.
+        data = np.concatenate([data, np.zeros(_MIN_BUFFER - len(data), np.uint8)])
     frame_end = batch.offset + batch.caplen
     wire_end = batch.offset + batch.wirelen
     net, ethertype, vlan = decode_link(data, batch.offset, batch.caplen, batch.linktype)

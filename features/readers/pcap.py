@@ -7,7 +7,8 @@ import numpy as np
 from features.batch import PacketBatch
 from features.decode import linktypes
 from features.errors import CaptureError
-from features.readers import _scan
+from features import native
+from features.native import BAD_INTERFACE, BAD_LENGTH, OK
 from features.readers.source import PCAP_MAGICS, ChunkReader
 
 FILE_HEADER_LEN = 24
@@ -35,11 +36,11 @@ def read_pcap(path, stream, batch_size: int, chunk_size: int):
     pos = 0
     while True:
         offset, caplen, wirelen, ts = (np.empty(batch_size, np.int64) for _ in range(4))
-        n, pos, status = _scan.scan_pcap(chunks.buf, pos, chunks.end, big_endian, record_header_len, frac_ns,
+        n, pos, status = native.scan_pcap(chunks.buf, pos, chunks.end, big_endian, record_header_len, frac_ns,
                                          max_caplen, offset, caplen, wirelen, ts)
         if n:
             yield PacketBatch(chunks.buf, offset[:n], caplen[:n], wirelen[:n], ts[:n], np.full(n, linktype, np.int64))
-        if status == _scan.BAD_LENGTH:
+        if status == BAD_LENGTH:
             bad = int.from_bytes(chunks.buf[pos + 8:pos + 12].tobytes(), order)
             limit = f"the snap length {snaplen}" if max_caplen == snaplen else "256 KiB"
             raise CaptureError(path, f"record length {bad} exceeds {limit} (corrupt or not a capture)",

@@ -7,7 +7,8 @@ import numpy as np
 from features.batch import PacketBatch
 from features.decode import linktypes
 from features.errors import CaptureError
-from features.readers import _scan
+from features import native
+from features.native import BAD_INTERFACE, BAD_LENGTH, OK
 from features.readers.source import ChunkReader
 
 SECTION_HEADER = 0x0A0D0D0A
@@ -73,18 +74,18 @@ def read_pcapng(path, stream, batch_size: int, chunk_size: int, notices=None):
     while True:
         if interfaces is not None:
             offset, caplen, wirelen, ts, linktype = (np.empty(batch_size, np.int64) for _ in range(5))
-            n, pos, status = _scan.scan_pcapng(chunks.buf, pos, chunks.end, big_endian, MAX_BLOCK,
+            n, pos, status = native.scan_pcapng(chunks.buf, pos, chunks.end, big_endian, MAX_BLOCK,
                                                *interfaces.arrays, len(interfaces.linktype),
                                                offset, caplen, wirelen, ts, linktype)
             if n:
                 yield PacketBatch(chunks.buf, offset[:n], caplen[:n], wirelen[:n], ts[:n], linktype[:n])
-            if status == _scan.BAD_LENGTH:
+            if status == BAD_LENGTH:
                 raise CaptureError(path, "block with an impossible length (corrupt or not a capture)", offset=chunks.base + pos)
-            if status == _scan.BAD_INTERFACE:
+            if status == BAD_INTERFACE:
                 raise CaptureError(path, "packet block refers to an undescribed interface", offset=chunks.base + pos)
             if n == batch_size:
                 continue
-            if status == _scan.OK:
+            if status == OK:
                 if not chunks.refill(pos):
                     if chunks.end > 0:
                         raise CaptureError(path, f"truncated block ({chunks.end} bytes left at end of file)", offset=chunks.base)
@@ -100,7 +101,8 @@ def read_pcapng(path, stream, batch_size: int, chunk_size: int, notices=None):
                     return
                 raise CaptureError(path, "truncated block header", offset=chunks.base)
         block = chunks.buf[pos:pos + 12].tobytes()
-        block_type = int.from_bytes(block[:4], "little")
+        # The section header's type reads the same in both byte orders; others follow the section's.
+        block_type = int.from_bytes(block[:4], "big" if big_endian else "little")
         if block_type == SECTION_HEADER:
             magic = int.from_bytes(block[8:12], "little")
             if magic == BYTE_ORDER_MAGIC:

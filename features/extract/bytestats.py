@@ -1,0 +1,124 @@
+"""Entropy and byte statistics of early payload, and the fully-encrypted-traffic tests of literature.md 3b.
+
+The five exemptions are those the GFW applies to the first client payload of a TCP connection (Wu et al.,
+USENIX Security 2023); a payload none of them exempts is what Shadowsocks, VMess and obfs4 look like.
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+from features.extract import _kernel as k
+from features.schema import SEQUENCE_HEADS
+
+POPCOUNT = np.array([bin(i).count("1") for i in range(256)], np.float64)
+PRINTABLE = np.zeros(256, bool)
+PRINTABLE[0x20:0x7F] = True
+HTTP_METHODS = (b"GET ", b"POST ", b"PUT ", b"HEAD ", b"DELETE ", b"OPTIONS ", b"CONNECT ", b"PATCH ", b"TRACE ")
+
+
+def valid_mask(lengths, width):
+    return np.arange(width) < np.asarray(lengths)[:, None]
+
+
+def entropy(data, lengths):
+    """Shannon entropy in bits per byte of data[i, :lengths[i]] for each row (NaN for empty rows)."""
+    m, width = data.shape
+    lengths = np.minimum(lengths, width)
+    mask = valid_mask(lengths, width)
+    codes = (np.arange(m)[:, None] * 256 + data)[mask]
+    counts = np.bincount(codes, minlength=m * 256).reshape(m, 256).astype(np.float64)
+    n = lengths.astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = counts / n[:, None]
+        h = -np.where(counts > 0, p * np.log2(np.where(counts > 0, p, 1)), 0).sum(1)
+    return np.where(lengths > 0, h + 0.0, np.nan)
+
+
+@nb.njit(cache=True)
+def _longest_runs(flags, lengths):
+    out = np.zeros(len(lengths), np.int64)
+    for r in range(len(lengths)):
+        run = best = 0
+        for j in range(lengths[r]):
+            if flags[r, j]:
+                run += 1
+                if run > best:
+                    best = run
+            else:
+                run = 0
+        out[r] = best
+    return out
+
+
+def byte_profile(data, lengths) -> dict:
+    """Per row: entropy, set bits per byte, printable and ASCII shares, longest printable run."""
+    lengths = np.minimum(np.asarray(lengths, np.int64), data.shape[1])
+    mask = valid_mask(lengths, data.shape[1])
+    n = np.where(lengths > 0, lengths, 1).astype(np.float64)
+    printable = PRINTABLE[data] & mask
+    has = lengths > 0
+    nan = np.nan
+    return {
+        "entropy": entropy(data, lengths),
+        "popcount": np.where(has, (POPCOUNT[data] * mask).sum(1) / n, nan),
+        "printable_share": np.where(has, printable.sum(1) / n, nan),
+        "ascii_share": np.where(has, ((data < 0x80) & mask).sum(1) / n, nan),
+        "longest_printable_run": _longest_runs(printable, lengths),
+        "printable": printable,
+    }
+
+
+def starts_like_tls_or_http(data, lengths):
+    """GFW exemption 5: a TLS record header ([0x16-0x17] 0x03 [0x00-0x09]) or an HTTP request method."""
+    tls = (lengths >= 3) & np.isin(data[:, 0], (0x16, 0x17)) & (data[:, 1] == 0x03) & (data[:, 2] <= 0x09)
+    http = np.zeros(len(data), bool)
+    for method in HTTP_METHODS:
+        if data.shape[1] >= len(method):
+            http |= (lengths >= len(method)) & (data[:, :len(method)] == np.frombuffer(method, np.uint8)).all(1)
+    return tls | http
+
+
+def fully_encrypted_tests(data, lengths, profile) -> dict:
+    """The five GFW exemptions on the first client payload, and whether none applies."""
+    has = lengths > 0
+    pop = profile["popcount"]
+    ex1 = has & ((pop <= 3.4) | (pop >= 4.6))
+    ex2 = has & (lengths >= 6) & profile["printable"][:, :6].all(1) if data.shape[1] >= 6 else np.zeros(len(data), bool)
+    ex3 = has & (profile["printable_share"] > 0.5)
+    ex4 = has & (profile["longest_printable_run"] > 20)
+    ex5 = has & starts_like_tls_or_http(data, lengths)
+    return {
+        "fe_ex1_popcount": ex1, "fe_ex2_first6_printable": ex2, "fe_ex3_half_printable": ex3,
+        "fe_ex4_run20_printable": ex4, "fe_ex5_tls_or_http": ex5,
+        "fe_longest_printable_run": profile["longest_printable_run"],
+        "fully_encrypted_first_payload": has & ~(ex1 | ex2 | ex3 | ex4 | ex5),
+    }
+
+
+def first_payload(rows, direction: int):
+    """(bytes, lengths) of the first payload packet of a direction, as far as its prefix holds it."""
+    data, held = rows.prefix(direction)
+    return data, np.minimum(rows.I[:, k.PREFIX_FIRST + direction], held)
+
+
+def columns(rows) -> dict:
+    out = {}
+    for d, name in enumerate(("src2dst", "dst2src")):
+        data, lengths = first_payload(rows, d)
+        profile = byte_profile(data, lengths)
+        out[f"{name}_first_payload_entropy"] = profile["entropy"]
+        out[f"{name}_first_payload_popcount"] = profile["popcount"]
+        out[f"{name}_first_payload_printable_share"] = profile["printable_share"]
+        out[f"{name}_first_payload_ascii_share"] = profile["ascii_share"]
+        prefix, held = rows.prefix(d)
+        out[f"{name}_prefix_entropy"] = entropy(prefix, held)
+        if d == 0:
+            out.update(fully_encrypted_tests(data, lengths, profile))
+    heads = rows.heads[:, :SEQUENCE_HEADS]
+    m, n, width = heads.shape
+    head_entropy = entropy(heads.reshape(m * n, width), rows.head_lengths()[:, :n].reshape(-1)).reshape(m, n)
+    for i in range(SEQUENCE_HEADS):
+        out[f"seq{i:02d}_entropy"] = head_entropy[:, i] if i < n else np.full(m, np.nan)
+    return out

@@ -1,0 +1,95 @@
+"""The compiled kernels (scan.c, flowtable.c), called through ctypes with numpy arrays.
+
+They are plain C functions over arrays, built as an extension module by `pip install`; ctypes keeps the
+binding to one declaration per function and costs a few microseconds per call, that is per batch.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from pathlib import Path
+
+import numpy as np
+
+_HERE = Path(__file__).parent
+
+# Why a record walker stopped (scan.c).
+OK, BAD_LENGTH, NEEDS_PYTHON, BAD_INTERFACE = 0, 1, 2, 3
+
+
+def _load():
+    candidates = sorted(_HERE.glob("_kernels*.so")) + sorted(_HERE.glob("_kernels*.pyd"))
+    if not candidates:
+        raise ImportError("vpndetect's compiled kernels are missing: install the package with `pip install -e .` "
+                          "(needs a C compiler)")
+    return ctypes.CDLL(str(candidates[0]))
+
+
+_lib = _load()
+_P = ctypes.c_void_p
+_I = ctypes.c_int64
+
+
+def _declare(name, *argtypes, restype=None):
+    fn = getattr(_lib, name)
+    fn.argtypes = list(argtypes)
+    fn.restype = restype
+    return fn
+
+
+_scan_pcap = _declare("scan_pcap", _P, _P, _I, ctypes.c_int, _I, _I, _I, _I, _P, _P, _P, _P, _P, restype=_I)
+_scan_pcapng = _declare("scan_pcapng", _P, _P, _I, ctypes.c_int, _I, _P, _P, _P, _P, _P, _P, _I, _I,
+                        _P, _P, _P, _P, _P, _P, restype=_I)
+_process = _declare("process", _I, *([_P] * 15), _P, _P, _I, _P, _P, _P, _P, _I, _I, _I, _I, _I, _P, _P, _P)
+_expire_idle = _declare("expire_idle", _P, _P, _I, _P, _P, _P, _I, _I, _I)
+_expire_all = _declare("expire_all", _P, _P, _I, _P, _P, _P, _I)
+_rebuild_index = _declare("rebuild_index", _P, _P, _I, _P)
+key_hash = _declare("key_hash", *([_I] * 8), restype=_I)
+
+
+def _ptr(array: np.ndarray, dtype=np.int64):
+    if array.dtype != dtype or not array.flags.c_contiguous:
+        raise TypeError(f"kernel argument must be a contiguous {np.dtype(dtype)} array, got {array.dtype}")
+    return array.ctypes.data
+
+
+def scan_pcap(buf, pos, end, big_endian, header_len, frac_ns, max_caplen, out_offset, out_caplen, out_wirelen, out_ts):
+    """Locate pcap records in buf[pos:end]; returns (records, next position, status)."""
+    position, status = np.array([pos], np.int64), np.zeros(1, np.int64)
+    n = _scan_pcap(_ptr(buf, np.uint8), _ptr(position), end, int(big_endian), header_len, frac_ns, max_caplen,
+                   len(out_offset), _ptr(out_offset), _ptr(out_caplen), _ptr(out_wirelen), _ptr(out_ts), _ptr(status))
+    return n, int(position[0]), int(status[0])
+
+
+def scan_pcapng(buf, pos, end, big_endian, max_block, if_linktype, if_snaplen, if_ts_mul, if_ts_div, if_ts_shift,
+                if_ts_offset, n_interfaces, out_offset, out_caplen, out_wirelen, out_ts, out_linktype):
+    """Locate pcapng packet blocks in buf[pos:end]; returns (records, next position, status)."""
+    position, status = np.array([pos], np.int64), np.zeros(1, np.int64)
+    n = _scan_pcapng(_ptr(buf, np.uint8), _ptr(position), end, int(big_endian), max_block,
+                     _ptr(if_linktype), _ptr(if_snaplen), _ptr(if_ts_mul), _ptr(if_ts_div), _ptr(if_ts_shift),
+                     _ptr(if_ts_offset), n_interfaces, len(out_offset), _ptr(out_offset), _ptr(out_caplen),
+                     _ptr(out_wirelen), _ptr(out_ts), _ptr(out_linktype), _ptr(status))
+    return n, int(position[0]), int(status[0])
+
+
+def process(packets, table, out_slot, out_dir, out_ordinal):
+    """Assign packets to flows (see flowtable.c); `packets` is the tuple of per-packet input arrays."""
+    ts, valid = packets[0], packets[1]
+    _process(len(ts), _ptr(ts), _ptr(valid, np.uint8), *(_ptr(a) for a in packets[2:]),
+             _ptr(table.state), _ptr(table.index), len(table.index), _ptr(table.free), _ptr(table.expired),
+             _ptr(table.meta), _ptr(table.frag), len(table.frag), table.idle_ns, table.active_ns, table.grace_ns,
+             table.max_flows, _ptr(out_slot), _ptr(out_dir), _ptr(out_ordinal))
+
+
+def expire_idle(table, now):
+    _expire_idle(_ptr(table.state), _ptr(table.index), len(table.index), _ptr(table.free), _ptr(table.expired),
+                 _ptr(table.meta), now, table.idle_ns, table.grace_ns)
+
+
+def expire_all(table, reason):
+    _expire_all(_ptr(table.state), _ptr(table.index), len(table.index), _ptr(table.free), _ptr(table.expired),
+                _ptr(table.meta), reason)
+
+
+def rebuild_index(table):
+    _rebuild_index(_ptr(table.state), _ptr(table.index), len(table.index), _ptr(table.meta))

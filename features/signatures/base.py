@@ -1,0 +1,159 @@
+"""The signature contract and the view of early flow data that signatures read.
+
+A signature is declared once (name, kind, well-known ports, extra feature columns) with a `detect`
+function that works on all ended flows at once: arrays of the first payload packets' sizes, directions
+and 64-byte heads, the stream prefixes, and the feature columns computed before it. It returns a score in
+[0, 1] per flow (it fires at >= 0.5) and evidence text for the flows where it fires.
+
+Signatures must see both sides of an exchange before firing (a one-sided byte match is how WireGuard and
+OpenVPN analyzers of other tools misfired on DNS), so most scores stay below 0.5 on one packet alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from features.extract import _kernel as k
+
+TCP, UDP = 6, 17
+FIRES = 0.5
+KINDS = ("vpn", "proxy", "tunnel", "protocol")
+
+
+@dataclass
+class Detection:
+    score: np.ndarray                                  # (m,) in [0, 1]
+    evidence: dict = field(default_factory=dict)       # row -> text, for rows that fire
+    features: dict = field(default_factory=dict)       # extra columns declared by the signature
+
+
+@dataclass(frozen=True)
+class Signature:
+    name: str
+    title: str
+    kind: str                                          # vpn, proxy, tunnel, or protocol (recognised, not a VPN)
+    summary: str
+    detect: Callable[["SignatureView"], Detection]
+    ports: tuple = ()                                  # well-known (transport, port) pairs
+    features: tuple = ()                               # extra columns: (name, dtype, unit, meaning)
+
+
+class SignatureView:
+    """Early data of m ended flows, as arrays; built once and shared by every signature."""
+
+    def __init__(self, rows, columns: dict):
+        self.rows = rows
+        self.columns = columns
+        self.m = len(rows)
+        self.proto = rows.proto
+        mask = rows.sequence_mask()
+        self.seq_len = np.where(mask, rows.seq_len, 0).astype(np.int64)
+        self.seq_dir = np.where(mask, rows.seq_dir, -1).astype(np.int64)
+        self.heads = rows.heads
+        self.head_len = rows.head_lengths()
+        self.n_heads = self.heads.shape[1]
+        self._rows = np.arange(self.m)
+
+    # -- locating packets ----------------------------------------------------------------------------
+
+    def index(self, direction: int, nth: int = 0) -> np.ndarray:
+        """Sequence position of each flow's nth payload packet from `direction` (0 initiator), -1 if none."""
+        hit = self.seq_dir == direction
+        count = np.cumsum(hit, axis=1)
+        found = hit & (count == nth + 1)
+        return np.where(found.any(1), found.argmax(1), -1)
+
+    def head(self, idx: np.ndarray) -> np.ndarray:
+        """(m, head_bytes) first bytes of the packet at each flow's `idx` (zeros where idx < 0 or past the heads)."""
+        ok = (idx >= 0) & (idx < self.n_heads)
+        out = self.heads[self._rows, np.clip(idx, 0, self.n_heads - 1)].copy()
+        out[~ok] = 0
+        return out
+
+    def held(self, idx: np.ndarray) -> np.ndarray:
+        """Bytes held in the head at idx (0 where none)."""
+        ok = (idx >= 0) & (idx < self.n_heads)
+        return np.where(ok, self.head_len[self._rows, np.clip(idx, 0, self.n_heads - 1)], 0)
+
+    def size(self, idx: np.ndarray) -> np.ndarray:
+        """Payload size of the packet at idx (0 where none)."""
+        ok = idx >= 0
+        return np.where(ok, self.seq_len[self._rows, np.clip(idx, 0, self.seq_len.shape[1] - 1)], 0)
+
+    def prefix(self, direction: int):
+        return self.rows.prefix(direction)
+
+    def bursts(self):
+        """Payload bursts among the first payload packets: (sizes, directions) of shape (m, K), -1 direction
+        past the last burst."""
+        m, n = self.seq_len.shape
+        new = (self.seq_dir >= 0) & np.concatenate([np.ones((m, 1), bool), self.seq_dir[:, 1:] != self.seq_dir[:, :-1]], 1)
+        burst_id = np.cumsum(new, axis=1) - 1
+        sizes = np.zeros((m, n), np.int64)
+        dirs = np.full((m, n), -1, np.int64)
+        valid = self.seq_dir >= 0
+        r = np.broadcast_to(self._rows[:, None], (m, n))
+        np.add.at(sizes, (r[valid], burst_id[valid]), self.seq_len[valid])
+        dirs[r[valid], burst_id[valid]] = self.seq_dir[valid]
+        return sizes, dirs
+
+    @property
+    def payload_packets(self):
+        return self.rows.I[:, k.PL_PKTS:k.PL_PKTS + 2]
+
+    @property
+    def opcodes(self):
+        return self.rows.opcodes
+
+
+# -- byte helpers over (m, width) arrays ----------------------------------------------------------------
+
+def u8(data, pos):
+    return data[:, pos].astype(np.int64)
+
+
+def u16(data, pos):
+    return (data[:, pos].astype(np.int64) << 8) | data[:, pos + 1]
+
+
+def u32(data, pos):
+    return (u16(data, pos) << 16) | u16(data, pos + 2)
+
+
+def u32le(data, pos):
+    return (data[:, pos].astype(np.int64) | (data[:, pos + 1].astype(np.int64) << 8)
+            | (data[:, pos + 2].astype(np.int64) << 16) | (data[:, pos + 3].astype(np.int64) << 24))
+
+
+def equal(data, pos, literal: bytes):
+    return (data[:, pos:pos + len(literal)] == np.frombuffer(literal, np.uint8)).all(1)
+
+
+def startswith(data, lengths, literal: bytes):
+    if data.shape[1] < len(literal):
+        return np.zeros(len(data), bool)
+    return (np.asarray(lengths) >= len(literal)) & equal(data, 0, literal)
+
+
+def same_bytes(a, a_pos, b, b_pos, n):
+    return (a[:, a_pos:a_pos + n] == b[:, b_pos:b_pos + n]).all(1)
+
+
+def find_in_rows(data, lengths, rows, needle: bytes) -> dict:
+    """Offset of `needle` in each of the candidate `rows` (row -> offset, only rows where it occurs).
+    Candidates are pre-filtered by a vectorised check, so this loop stays short."""
+    out = {}
+    for r in rows:
+        at = data[r, :lengths[r]].tobytes().find(needle)
+        if at >= 0:
+            out[int(r)] = at
+    return out
+
+
+def line(data, lengths, r, limit=120) -> str:
+    """First line of a text payload, for evidence."""
+    text = data[r, :min(lengths[r], limit)].tobytes().split(b"\r\n")[0].split(b"\n")[0]
+    return text.decode("ascii", "replace")

@@ -1,0 +1,89 @@
+"""IPsec: IKEv1/IKEv2 headers over UDP (with the NAT-T non-ESP marker on 4500) answered with the same
+initiator SPI and a responder SPI; ESP and AH as IP protocols 50/51 or ESP in UDP, recognised by a fixed
+SPI per direction with sequence numbers that count up by one."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from features.signatures.base import UDP, Detection, Signature, SignatureView, same_bytes, u32, u8
+
+ESP, AH = 50, 51
+IKE_VERSIONS = {0x10: "ikev1", 0x20: "ikev2"}
+IKEV1_EXCHANGES = (2, 4, 5, 32)          # identity protection, aggressive, informational, quick
+IKEV2_EXCHANGES = (34, 35, 36, 37)       # IKE_SA_INIT, IKE_AUTH, CREATE_CHILD_SA, INFORMATIONAL
+
+
+def _ike_header(head, size, held, marker):
+    """Is this an ISAKMP header at offset 0 or, after a 4-byte zero non-ESP marker, at 4?"""
+    o = 4 if marker else 0
+    version = u8(head, o + 17)
+    exchange = u8(head, o + 18)
+    ok = (held >= o + 28) & (u32(head, o + 24) == size - o) & np.isin(version, list(IKE_VERSIONS))
+    ok &= np.where(version == 0x20, np.isin(exchange, IKEV2_EXCHANGES), np.isin(exchange, IKEV1_EXCHANGES))
+    ok &= (u32(head, o) | u32(head, o + 4)) != 0            # initiator SPI is never zero
+    if marker:
+        ok &= u32(head, 0) == 0
+    return ok
+
+
+def _esp_run(view, direction, offset, packets=3):
+    """First `packets` packets of a direction carry one SPI and sequence numbers n, n+1, n+2..."""
+    ok = np.ones(view.m, bool)
+    first = prev = None
+    for j in range(packets):
+        idx = view.index(direction, j)
+        h = view.head(idx)
+        ok &= (idx >= 0) & (view.held(idx) >= offset + 8) & (view.size(idx) >= offset + 16)
+        spi, seq = u32(h, offset), u32(h, offset + 4)
+        ok &= spi >= 256                     # SPIs 1-255 are reserved
+        if first is None:
+            first = spi
+            ok &= (seq >= 1) & (seq < 1 << 31)
+        else:
+            ok &= (spi == first) & (seq == prev + 1)
+        prev = seq
+    return ok, first
+
+
+def detect(view: SignatureView) -> Detection:
+    i0, r0 = view.index(0), view.index(1)
+    hi, hr = view.head(i0), view.head(r0)
+    udp = view.proto == UDP
+    score = np.zeros(view.m)
+    evidence = {}
+    ike = np.zeros(view.m, bool)
+    for marker in (False, True):
+        o = 4 if marker else 0
+        request = udp & (i0 == 0) & _ike_header(hi, view.size(i0), view.held(i0), marker)
+        reply = _ike_header(hr, view.size(r0), view.held(r0), marker) & same_bytes(hr, o, hi, o, 8)
+        linked = request & reply
+        ike |= linked
+        score = np.maximum(score, np.where(linked, 1.0, np.where(request, 0.3, 0.0)))
+        for r in np.flatnonzero(linked):
+            version = IKE_VERSIONS[int(hi[r, o + 17])]
+            evidence[r] = (f"ipsec: {version} exchange {hi[r, o + 18]} request {view.size(i0)[r]} B / response "
+                           f"{view.size(r0)[r]} B, initiator SPI linked{', NAT-T non-ESP marker' if marker else ''}")
+    # ESP in UDP (NAT-T) needs both directions; ESP/AH as IP protocols are what their number says.
+    esp_up, _ = _esp_run(view, 0, 0)
+    esp_down, _ = _esp_run(view, 1, 0)
+    esp_udp = udp & esp_up & esp_down & ~ike
+    score = np.where(esp_udp, np.maximum(score, 0.9), score)
+    for r in np.flatnonzero(esp_udp):
+        evidence[r] = "ipsec: ESP in UDP, one SPI per direction, sequence numbers counting up by one both ways"
+    for proto, name, offset in ((ESP, "ESP", 0), (AH, "AH", 4)):
+        on = view.proto == proto
+        run, spi = _esp_run(view, 0, offset, packets=2)
+        score = np.where(on, np.maximum(score, 1.0), score)
+        for r in np.flatnonzero(on):
+            detail = f", SPI 0x{spi[r]:08x} with sequence counting" if run[r] else ""
+            evidence[r] = f"ipsec: IP protocol {proto} ({name}){detail}"
+    return Detection(score, evidence, {"ike_linked": ike.astype(np.int8)})
+
+
+SIGNATURE = Signature(
+    name="ipsec", title="IPsec", kind="vpn", detect=detect,
+    ports=(("udp", 500), ("udp", 4500)),
+    summary="IKE header with length and SPI linkage, NAT-T marker, ESP/AH SPI and sequence pattern",
+    features=(("ike_linked", "int8", "flag", "IKE request and response with the initiator SPI linked"),),
+)

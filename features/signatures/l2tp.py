@@ -1,0 +1,49 @@
+"""L2TP: a control message (T, L and S bits set, version 2 or 3) whose length field equals the payload and
+whose first AVP is the message type: SCCRQ (1) from the initiator answered by SCCRP (2). Over UDP, and for
+L2TPv3 also as IP protocol 115 behind a zero session id."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from features.signatures.base import UDP, Detection, Signature, SignatureView, u16, u32, u8
+
+L2TP_IP = 115
+SCCRQ, SCCRP = 1, 2
+
+
+def _control(head, size, held, offset, message):
+    flags, version = u8(head, offset), u8(head, offset + 1) & 0x0F
+    ok = (held >= offset + 20) & ((flags & 0xC8) == 0xC8) & np.isin(version, (2, 3))
+    ok &= u16(head, offset + 2) == size - offset
+    # First AVP: mandatory, vendor 0, attribute 0 (Message Type), 8 bytes long.
+    avp = offset + 12
+    ok &= ((u16(head, avp) & 0x03FF) == 8) & (u16(head, avp + 2) == 0) & (u16(head, avp + 4) == 0)
+    ok &= u16(head, avp + 6) == message
+    return ok, version
+
+
+def detect(view: SignatureView) -> Detection:
+    i0, r0 = view.index(0), view.index(1)
+    hi, hr = view.head(i0), view.head(r0)
+    score = np.zeros(view.m)
+    evidence = {}
+    for proto, offset in ((UDP, 0), (L2TP_IP, 4)):
+        on = view.proto == proto
+        if offset:
+            on &= u32(hi, 0) == 0
+        request, version = _control(hi, view.size(i0), view.held(i0), offset, SCCRQ)
+        reply, _ = _control(hr, view.size(r0), view.held(r0), offset, SCCRP)
+        request &= on & (i0 == 0)
+        both = request & reply
+        score = np.maximum(score, np.where(both, 1.0, np.where(request, 0.3, 0.0)))
+        for r in np.flatnonzero(both):
+            evidence[r] = (f"l2tp: v{version[r]} SCCRQ {view.size(i0)[r]} B / SCCRP {view.size(r0)[r]} B"
+                           f"{' over IP protocol 115' if offset else ''}")
+    return Detection(score, evidence)
+
+
+SIGNATURE = Signature(
+    name="l2tp", title="L2TP", kind="vpn", detect=detect, ports=(("udp", 1701),),
+    summary="control header with matching length, Message Type AVP SCCRQ answered by SCCRP",
+)

@@ -1,0 +1,102 @@
+"""OpenVPN: a client hard reset (opcode 7 or 10, key id 0) answered by a server hard reset (opcode 8) over
+UDP, or over TCP behind a 2-byte length prefix; the session id stays the same in the client's later control
+packets, and without tls-crypt the server echoes it (its offset tells plain, tls-auth and its HMAC size).
+Also the opcode-distribution and ACK-size features of Xue et al. (USENIX Security 2022), which survive XOR
+obfuscation and are features only (no signature fires on them alone)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from features.extract import _kernel as k
+from features.signatures.base import TCP, UDP, Detection, Signature, SignatureView, u16
+
+CLIENT_RESETS = (7, 10)        # P_CONTROL_HARD_RESET_CLIENT_V2, _V3 (tls-crypt-v2)
+SERVER_RESET = 8               # P_CONTROL_HARD_RESET_SERVER_V2
+CONTROL = (4, 5)               # P_CONTROL_V1, P_ACK_V1
+HMAC_SIZES = {20: "SHA1", 32: "SHA256", 48: "SHA384", 64: "SHA512"}
+
+
+def _framed(view, idx, offset):
+    """Opcode/key-id byte of the packet at idx, and (TCP) whether its length prefix matches its size."""
+    h = view.head(idx)
+    opbyte = h[:, offset].astype(np.int64)
+    frame_ok = (u16(h, 0) == view.size(idx) - 2) if offset else np.ones(view.m, bool)
+    return h, opbyte >> 3, opbyte & 7, frame_ok & (view.held(idx) > offset + 8)
+
+
+def _echo_offset(server_head, client_head, offset):
+    """Offset where the server head repeats the client's 8-byte session id (-1 if nowhere)."""
+    sid = client_head[:, offset + 1:offset + 9]
+    out = np.full(len(sid), -1)
+    for at in range(offset + 9, server_head.shape[1] - 8 + 1):
+        hit = (out < 0) & (server_head[:, at:at + 8] == sid).all(1)
+        out[hit] = at
+    return out
+
+
+def _ack_bins(view):
+    """Xue's ACK filter: the most common small payload size among the first 30 payload packets, and how
+    many packets of that size fall in each 10-packet bin."""
+    sizes = view.seq_len[:, :30]
+    small = (sizes > 0) & (sizes <= 128)
+    counts = np.zeros((view.m, 129), np.int64)
+    rows = np.broadcast_to(np.arange(view.m)[:, None], sizes.shape)
+    np.add.at(counts, (rows[small], sizes[small]), 1)
+    ack_size = counts.argmax(1)
+    is_ack = small & (sizes == ack_size[:, None])
+    return [is_ack[:, b * 10:(b + 1) * 10].sum(1) for b in range(3)]
+
+
+def detect(view: SignatureView) -> Detection:
+    score = np.zeros(view.m)
+    evidence = {}
+    c0, s0 = view.index(0), view.index(1)
+    for proto, offset, name in ((UDP, 0, "udp"), (TCP, 2, "tcp")):
+        on = view.proto == proto
+        hc, op_c, key_c, ok_c = _framed(view, c0, offset)
+        hs, op_s, key_s, ok_s = _framed(view, s0, offset)
+        client_reset = on & ok_c & np.isin(op_c, CLIENT_RESETS) & (key_c == 0) & (c0 == 0)
+        server_reset = ok_s & (op_s == SERVER_RESET) & (key_s == 0)
+        exchange = client_reset & server_reset
+        echo = np.where(exchange, _echo_offset(hs, hc, offset), -1)
+        # Later client control packets keep the client's session id.
+        consistent = np.zeros(view.m, np.int64)
+        for j in range(1, 4):
+            idx = view.index(0, j)
+            h, op, _, ok = _framed(view, idx, offset)
+            same = ok & np.isin(op, CONTROL + CLIENT_RESETS) & (h[:, offset + 1:offset + 9] == hc[:, offset + 1:offset + 9]).all(1)
+            consistent += same
+        strong = exchange & ((echo >= 0) | (consistent > 0))
+        score = np.where(strong, 1.0, np.where(exchange, 0.7, np.where(client_reset, 0.3, score)))
+        for r in np.flatnonzero(exchange):
+            if echo[r] == offset + 14:
+                mode = "no tls-auth"
+            elif echo[r] >= 0:
+                hmac = echo[r] - offset - 22
+                mode = f"tls-auth (HMAC {hmac} B{', ' + HMAC_SIZES[hmac] if hmac in HMAC_SIZES else ''})"
+            else:
+                mode = "session id not echoed in clear (tls-crypt)"
+            evidence[r] = (f"openvpn/{name}: client hard reset opcode {op_c[r]} ({view.size(c0)[r]} B) / server hard "
+                           f"reset ({view.size(s0)[r]} B), {mode}, session id kept in {consistent[r]} later client "
+                           "control packets")
+    opcodes = view.opcodes
+    distinct = (opcodes > 0).sum(1)
+    bins = _ack_bins(view)
+    features = {"ovpn_opcode_distinct": distinct, "ovpn_resets_late": view.rows.I[:, k.RESETS_LATE],
+                "ovpn_ack_bin0": bins[0], "ovpn_ack_bin1": bins[1], "ovpn_ack_bin2": bins[2]}
+    return Detection(score, evidence, features)
+
+
+SIGNATURE = Signature(
+    name="openvpn", title="OpenVPN", kind="vpn", detect=detect, ports=(("udp", 1194), ("tcp", 1194)),
+    summary="client/server hard reset with key id 0, TCP length framing, session id kept and echoed",
+    features=(
+        ("ovpn_opcode_distinct", "int32", "count",
+         "distinct values of the opcode position (byte 0, or 2 over TCP) in the first 100 payload packets"),
+        ("ovpn_resets_late", "int32", "count", "hard-reset opcodes after the first two payload packets"),
+        ("ovpn_ack_bin0", "int32", "packets", "ACK-sized packets among payload packets 0-9 (Xue et al. ACK filter)"),
+        ("ovpn_ack_bin1", "int32", "packets", "ACK-sized packets among payload packets 10-19"),
+        ("ovpn_ack_bin2", "int32", "packets", "ACK-sized packets among payload packets 20-29"),
+    ),
+)

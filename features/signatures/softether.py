@@ -1,0 +1,27 @@
+"""SoftEther: its HTTP watermark and VPN requests (POST /vpnsvc/connect.cgi or /vpnsvc/vpn.cgi) answered by
+HTTP, where visible in clear (the session itself runs inside TLS)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from features.signatures.base import TCP, Detection, Signature, SignatureView, line, startswith
+
+PATHS = (b"POST /vpnsvc/connect.cgi", b"POST /vpnsvc/vpn.cgi")
+
+
+def detect(view: SignatureView) -> Detection:
+    client, clen = view.prefix(0)
+    server, slen = view.prefix(1)
+    request = np.zeros(view.m, bool)
+    for path in PATHS:
+        request |= startswith(client, clen, path)
+    fires = (view.proto == TCP) & request & startswith(server, slen, b"HTTP/1.")
+    evidence = {r: f"softether: '{line(client, clen, r)}' answered by HTTP" for r in np.flatnonzero(fires)}
+    return Detection(np.where(fires, 1.0, 0.0), evidence)
+
+
+SIGNATURE = Signature(
+    name="softether", title="SoftEther", kind="vpn", detect=detect, ports=(("tcp", 5555), ("tcp", 992)),
+    summary="POST /vpnsvc/connect.cgi or vpn.cgi answered by HTTP (in clear only)",
+)

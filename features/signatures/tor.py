@@ -1,0 +1,56 @@
+"""Tor: a TLS ClientHello to a random www.<base32>.com/.net name without ALPN (relays generate such names;
+browsers always send ALPN), answered by TLS; the share of cell-sized server packets is a feature.
+Relay address lists, the usual other evidence, are not used: features never look at addresses."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from features.signatures.base import TCP, Detection, Signature, SignatureView
+
+RANDOM_NAME = re.compile(r"^www\.([a-z2-7]{8,20})\.(com|net)$")
+CELL_RECORDS = (543, 536)    # a 514-byte cell in one TLS 1.2 (29 B overhead) or TLS 1.3 (22 B) record
+
+
+def random_looking(label: str) -> bool:
+    """Base32 labels from a random generator: a digit, or few vowels, or a long consonant run."""
+    if any(c.isdigit() for c in label):
+        return True
+    vowels = sum(c in "aeiouy" for c in label)
+    return vowels / len(label) < 0.25 or re.search(r"[^aeiouy]{5,}", label) is not None
+
+
+def cell_share(view: SignatureView):
+    down = (view.seq_dir == 1) & (view.seq_len > 0)
+    sizes = view.seq_len
+    cells = np.zeros_like(down)
+    for record in CELL_RECORDS:
+        cells |= sizes % record == 0
+    n = down.sum(1)
+    return np.where(n > 0, (down & cells).sum(1) / np.maximum(n, 1), 0.0)
+
+
+def detect(view: SignatureView) -> Detection:
+    sni = view.columns["tls_sni"]
+    hello = (view.proto == TCP) & (view.columns["tls_client_hello"] == 1) & (view.columns["tls_alpn_present"] == 0)
+    answered = view.columns["tls_server_hello"] == 1
+    score = np.zeros(view.m)
+    evidence = {}
+    share = cell_share(view)
+    for r in np.flatnonzero(hello):
+        match = RANDOM_NAME.match(sni[r])
+        if match and random_looking(match.group(1)):
+            score[r] = 1.0 if answered[r] else 0.4
+            if answered[r]:
+                evidence[r] = (f"tor: TLS to random name {sni[r]} without ALPN, "
+                               f"{share[r]:.0%} of server payload packets cell-sized")
+    return Detection(score, evidence, {"tor_cell_share": share})
+
+
+SIGNATURE = Signature(
+    name="tor", title="Tor", kind="proxy", detect=detect, ports=(("tcp", 9001), ("tcp", 9030)),
+    summary="TLS to a random www.<base32>.com/.net SNI without ALPN, answered",
+    features=(("tor_cell_share", "float32", "ratio", "share of responder payload packets that are whole 514-byte cells in TLS records"),),
+)

@@ -1,0 +1,201 @@
+"""TLS ClientHello (via dpkt): version, SNI, ALPN, JA3 and JA4; server certificate names where visible.
+
+Parsing runs once per flow whose client stream opens with a TLS handshake record, at flow end: the only
+per-flow Python in the feature pipeline.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import struct
+from dataclasses import dataclass, field
+
+import dpkt
+import numpy as np
+
+GREASE = {0x0A0A + 0x1010 * i for i in range(16)}
+EXT_SNI, EXT_GROUPS, EXT_POINT_FORMATS, EXT_SIG_ALGS, EXT_ALPN, EXT_VERSIONS = 0, 10, 11, 13, 16, 43
+JA4_VERSIONS = {0x0304: "13", 0x0303: "12", 0x0302: "11", 0x0301: "10", 0x0300: "s3",
+                0xFEFF: "d1", 0xFEFD: "d2", 0xFEFC: "d3"}
+CN_OID = b"\x06\x03\x55\x04\x03"
+
+
+@dataclass
+class ClientHello:
+    legacy_version: int
+    ciphers: list
+    extensions: list                       # (type, data) in order, GREASE included
+    length: int
+    sni: str = ""
+    alpn: list = field(default_factory=list)
+    groups: list = field(default_factory=list)
+    point_formats: list = field(default_factory=list)
+    sig_algs: list = field(default_factory=list)
+    versions: list = field(default_factory=list)
+
+    @property
+    def version(self) -> int:
+        offered = [v for v in self.versions if v not in GREASE]
+        return max(offered) if offered else self.legacy_version
+
+
+def _u16_list(data: bytes, prefix_len: int) -> list:
+    body = data[prefix_len:]
+    return [v for (v,) in struct.iter_unpack("!H", body[:len(body) // 2 * 2])]
+
+
+def parse_client_hello(stream: bytes) -> ClientHello | None:
+    """The ClientHello at the start of a client stream, or None (not TLS, truncated, malformed)."""
+    try:
+        record = dpkt.ssl.TLSRecord(stream)
+        if record.type != 22:
+            return None
+        handshake = dpkt.ssl.TLSHandshake(record.data)
+        if handshake.type != 1:
+            return None
+        hello = handshake.data
+        extensions = list(getattr(hello, "extensions", []) or [])
+        ch = ClientHello(hello.version, [c.code for c in hello.ciphersuites], extensions, handshake.length)
+    except (dpkt.UnpackError, dpkt.NeedData, struct.error, ValueError, IndexError, AttributeError):
+        return None
+    for ext_type, data in extensions:
+        try:
+            if ext_type == EXT_SNI and len(data) >= 5:
+                ch.sni = data[5:5 + struct.unpack("!H", data[3:5])[0]].decode("ascii", "replace")
+            elif ext_type == EXT_ALPN and len(data) >= 2:
+                pos, names = 2, []
+                while pos < len(data):
+                    n = data[pos]
+                    names.append(data[pos + 1:pos + 1 + n].decode("ascii", "replace"))
+                    pos += 1 + n
+                ch.alpn = names
+            elif ext_type == EXT_GROUPS:
+                ch.groups = _u16_list(data, 2)
+            elif ext_type == EXT_POINT_FORMATS and data:
+                ch.point_formats = list(data[1:1 + data[0]])
+            elif ext_type == EXT_SIG_ALGS:
+                ch.sig_algs = _u16_list(data, 2)
+            elif ext_type == EXT_VERSIONS and data:
+                ch.versions = _u16_list(data, 1)[:data[0] // 2]
+        except (struct.error, IndexError):
+            continue
+    return ch
+
+
+def ja3(ch: ClientHello) -> str:
+    def dash(values):
+        return "-".join(str(v) for v in values if v not in GREASE)
+    text = ",".join([str(ch.legacy_version), dash(ch.ciphers), dash(t for t, _ in ch.extensions), dash(ch.groups),
+                     dash(ch.point_formats)])
+    return hashlib.md5(text.encode()).hexdigest()
+
+
+def _hash12(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:12] if text else "000000000000"
+
+
+def ja4(ch: ClientHello, transport: str = "t") -> str:
+    """JA4 (FoxIO spec): {t|q|d}{version}{d|i}{ciphers:02}{extensions:02}{alpn}_{ciphers hash}_{extensions hash}."""
+    ciphers = [c for c in ch.ciphers if c not in GREASE]
+    exts = [t for t, _ in ch.extensions if t not in GREASE]
+    alpn = ch.alpn[0] if ch.alpn else ""
+    if not alpn:
+        alpn_code = "00"
+    elif alpn[0].isalnum() and alpn[-1].isalnum() and alpn.isascii():
+        alpn_code = alpn[0] + alpn[-1]
+    else:
+        raw = alpn.encode("ascii", "replace").hex()
+        alpn_code = raw[0] + raw[-1]
+    head = (f"{transport}{JA4_VERSIONS.get(ch.version, '00')}{'d' if ch.sni else 'i'}"
+            f"{min(len(ciphers), 99):02d}{min(len(exts), 99):02d}{alpn_code}")
+    cipher_text = ",".join(f"{c:04x}" for c in sorted(ciphers))
+    ext_text = ",".join(f"{e:04x}" for e in sorted(e for e in exts if e not in (EXT_SNI, EXT_ALPN)))
+    sig_text = ",".join(f"{s:04x}" for s in ch.sig_algs if s not in GREASE)
+    ext_hash = _hash12(ext_text + ("_" + sig_text if sig_text else "")) if ext_text else "000000000000"
+    return f"{head}_{_hash12(cipher_text)}_{ext_hash}"
+
+
+def is_ip_literal(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name.strip("[]"))
+        return True
+    except ValueError:
+        return False
+
+
+def _handshake_bytes(stream: bytes) -> bytes:
+    """The handshake-protocol bytes of a TLS stream: bodies of its leading handshake records, joined."""
+    out, pos = [], 0
+    while pos + 5 <= len(stream) and stream[pos] == 22:
+        length = struct.unpack("!H", stream[pos + 3:pos + 5])[0]
+        out.append(stream[pos + 5:pos + 5 + length])
+        pos += 5 + length
+    return b"".join(out)
+
+
+def certificate_names(stream: bytes) -> tuple[str, str]:
+    """(subject CN, issuer CN) of the first certificate in a server stream, '' where not visible.
+
+    Scans the certificate for the commonName OID instead of parsing X.509, since the prefix often cuts it;
+    issuer comes before subject in a TBSCertificate, so the first two CNs are issuer and subject.
+    """
+    messages = _handshake_bytes(stream)
+    pos = 0
+    while pos + 4 <= len(messages) and messages[pos] != 11:
+        pos += 4 + int.from_bytes(messages[pos + 1:pos + 4], "big")
+    if pos + 4 > len(messages):
+        return "", ""
+    names = []
+    pos += 4
+    while len(names) < 2:
+        at = messages.find(CN_OID, pos)
+        if at < 0 or at + 7 > len(messages):
+            break
+        n = messages[at + 6]
+        value = messages[at + 7:at + 7 + n]
+        if len(value) < n:
+            break
+        names.append(value.decode("utf-8", "replace"))
+        pos = at + 7 + n
+    if len(names) < 2:
+        return "", ""
+    return names[1], names[0]
+
+
+def columns(client, client_len, server, server_len) -> dict:
+    """TLS columns for m flows from their client and server stream prefixes."""
+    m = len(client_len)
+    out = {name: np.zeros(m, np.int64) for name in (
+        "tls_client_hello", "tls_version", "tls_cipher_count", "tls_extension_count", "tls_client_hello_bytes",
+        "tls_sni_present", "tls_sni_is_ip", "tls_alpn_present", "tls_server_hello")}
+    out["tls_cert_self_signed"] = np.full(m, -1, np.int64)
+    strings = {name: np.full(m, "", object) for name in (
+        "tls_sni", "tls_alpn", "ja3", "ja4", "tls_cert_subject_cn", "tls_cert_issuer_cn")}
+    candidates = np.flatnonzero((client_len >= 6) & (client[:, 0] == 22) & (client[:, 1] == 3) & (client[:, 5] == 1))
+    for i in candidates:
+        ch = parse_client_hello(client[i, :client_len[i]].tobytes())
+        if ch is None:
+            continue
+        out["tls_client_hello"][i] = 1
+        out["tls_version"][i] = ch.version
+        out["tls_cipher_count"][i] = sum(c not in GREASE for c in ch.ciphers)
+        out["tls_extension_count"][i] = sum(t not in GREASE for t, _ in ch.extensions)
+        out["tls_client_hello_bytes"][i] = ch.length
+        out["tls_sni_present"][i] = bool(ch.sni)
+        out["tls_sni_is_ip"][i] = bool(ch.sni) and is_ip_literal(ch.sni)
+        out["tls_alpn_present"][i] = bool(ch.alpn)
+        strings["tls_sni"][i] = ch.sni
+        strings["tls_alpn"][i] = ",".join(ch.alpn)
+        strings["ja3"][i] = ja3(ch)
+        strings["ja4"][i] = ja4(ch)
+    server_hello = (server_len >= 6) & (server[:, 0] == 22) & (server[:, 1] == 3) & (server[:, 5] == 2)
+    out["tls_server_hello"] = server_hello.astype(np.int64)
+    for i in np.flatnonzero(server_hello & (out["tls_client_hello"] == 1)):
+        subject, issuer = certificate_names(server[i, :server_len[i]].tobytes())
+        if subject and issuer:
+            strings["tls_cert_subject_cn"][i] = subject
+            strings["tls_cert_issuer_cn"][i] = issuer
+            out["tls_cert_self_signed"][i] = int(subject == issuer)
+    out.update(strings)
+    return out

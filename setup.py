@@ -1,0 +1,13 @@
+"""Build of the compiled kernels; everything else is declared in pyproject.toml."""
+
+from setuptools import Extension, setup
+
+setup(
+    ext_modules=[
+        Extension(
+            "features.native._kernels",
+            sources=["features/native/scan.c", "features/native/flowtable.c"],
+            extra_compile_args=["-O2", "-std=c11"],
+        )
+    ]
+)
