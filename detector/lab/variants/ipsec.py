@@ -42,8 +42,9 @@ def ipsec_libipsec(s):
     remote_port = s.port if random_port else 500
     dpd = s.rng.choice(("0s", "2s", "30s"))
     confs = {}
-    # When it floats, charon moves the peer to its *own* NAT-T port number, so the client's must equal the server's.
-    for side, ike_port, natt in (("s", server_ike, server_natt), ("c", 500, server_natt)):
+    # charon floats the peer to port 4500 whenever it sent from its own port 500; a client that starts on its
+    # NAT-T port (local_port 4500) never floats, so IKE and ESP-in-UDP stay on the server's custom port.
+    for side, ike_port, natt in (("s", server_ike, server_natt), ("c", 500, 4500)):
         d = s.path(f"ipsec/{side}")
         d.mkdir(exist_ok=True)
         confs[side] = s.write(f"ipsec/{side}/strongswan.conf", _strongswan_conf(str(d / "charon.vici"), ike_port, natt))
@@ -89,6 +90,7 @@ secrets {{
     version = 2
     remote_addrs = {s.server_ip}
     remote_port = {remote_port}
+{"    local_port = 4500" if random_port else ""}
     vips = 0.0.0.0
     proposals = {ike}
     encap = yes
