@@ -1,0 +1,47 @@
+"""Fully encrypted proxies (Shadowsocks, VMess, obfs4 and kin): the initiator speaks first with a payload
+no GFW exemption applies to (literature.md 3b), near-maximal entropy for its length, and the responder
+answers with equally random bytes. Which of them it is is left to the model."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from features.signatures.base import TCP, Detection, Signature, SignatureView, startswith
+
+MIN_PAYLOAD = 16
+
+
+def _random(entropy, length):
+    """Entropy within 80% of the most a payload of this length can have."""
+    ceiling = np.log2(np.clip(length, 2, 256))
+    return entropy >= 0.8 * ceiling
+
+
+def detect(view: SignatureView) -> Detection:
+    c = view.columns
+    i0, r0 = view.index(0), view.index(1)
+    c_len, s_len = view.size(i0), view.size(r0)
+    server, slen = view.prefix(1)
+    client_first = (i0 == 0) & (r0 > 0)
+    known_server = startswith(server, slen, b"SSH-") | startswith(server, slen, b"HTTP/") \
+        | ((server[:, 0] == 0x16) & (server[:, 1] == 0x03))
+    client_random = (c["fully_encrypted_first_payload"] == 1) & (c_len >= MIN_PAYLOAD) \
+        & _random(c["src2dst_first_payload_entropy"], c_len)
+    server_random = (s_len >= MIN_PAYLOAD) & ~known_server & (c["dst2src_first_payload_printable_share"] <= 0.5) \
+        & _random(c["dst2src_first_payload_entropy"], s_len)
+    tcp = view.proto == TCP
+    fires = tcp & client_first & client_random & server_random
+    score = np.where(fires, 0.8, np.where(tcp & client_random, 0.4, 0.0))
+    evidence = {}
+    for r in np.flatnonzero(fires):
+        evidence[r] = (f"fully encrypted: first client payload {c_len[r]} B, "
+                       f"{c['src2dst_first_payload_entropy'][r]:.2f} bits/byte entropy, "
+                       f"{c['src2dst_first_payload_popcount'][r]:.2f} set bits/byte, no GFW exemption; "
+                       f"random {s_len[r]} B reply")
+    return Detection(score, evidence)
+
+
+SIGNATURE = Signature(
+    name="fully_encrypted", title="Fully encrypted proxy", kind="proxy", detect=detect, ports=(("tcp", 8388),),
+    summary="client-first random payload no GFW exemption applies to, answered by random bytes",
+)

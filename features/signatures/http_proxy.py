@@ -1,0 +1,43 @@
+"""HTTP proxies: a CONNECT request, or a request with an absolute URI, answered by an HTTP response."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from features.signatures.base import TCP, Detection, Signature, SignatureView, line, startswith
+
+METHODS = (b"GET", b"POST", b"HEAD", b"PUT", b"DELETE", b"OPTIONS", b"PATCH")
+
+
+def _answered(view):
+    server, slen = view.prefix(1)
+    return (view.proto == TCP) & startswith(server, slen, b"HTTP/1.")
+
+
+def detect_connect(view: SignatureView) -> Detection:
+    client, clen = view.prefix(0)
+    server, slen = view.prefix(1)
+    fires = _answered(view) & startswith(client, clen, b"CONNECT ")
+    evidence = {r: f"http connect: '{line(client, clen, r)}' -> '{line(server, slen, r)}'" for r in np.flatnonzero(fires)}
+    return Detection(np.where(fires, 1.0, 0.0), evidence)
+
+
+def detect_absolute(view: SignatureView) -> Detection:
+    client, clen = view.prefix(0)
+    server, slen = view.prefix(1)
+    absolute = np.zeros(view.m, bool)
+    for method in METHODS:
+        for scheme in (b" http://", b" https://", b" ftp://"):
+            absolute |= startswith(client, clen, method + scheme)
+    fires = _answered(view) & absolute
+    evidence = {r: f"http proxy: absolute-URI request '{line(client, clen, r)}' -> '{line(server, slen, r)}'"
+                for r in np.flatnonzero(fires)}
+    return Detection(np.where(fires, 1.0, 0.0), evidence)
+
+
+SIGNATURES = (
+    Signature(name="http_connect", title="HTTP CONNECT proxy", kind="proxy", detect=detect_connect,
+              ports=(("tcp", 3128), ("tcp", 8080)), summary="CONNECT request answered by an HTTP response"),
+    Signature(name="http_proxy", title="HTTP forward proxy", kind="proxy", detect=detect_absolute,
+              ports=(("tcp", 3128), ("tcp", 8080)), summary="request with an absolute URI answered by HTTP"),
+)

@@ -1,0 +1,56 @@
+"""TLS-in-TLS tunnels (Trojan, VLESS, V2Ray/Shadowsocks over WebSocket+TLS, stunnel carrying TLS, ...):
+after the outer TLS handshake, the client's traffic repeats the size and direction shape of a second TLS
+handshake (Xue et al., USENIX Security 2024): a ClientHello-sized client burst, a server burst large enough
+for a ServerHello with certificates, then a small client burst the size of a client Finished.
+An IP-literal or missing SNI (stunnel-style clients) is reported in the evidence."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from features.signatures.base import TCP, Detection, Signature, SignatureView
+
+CLIENT_HELLO = (400, 2600)     # inner ClientHello + outer record and proxy framing overhead
+SERVER_FLIGHT = 700            # ServerHello..Finished with a certificate chain
+CLIENT_FINISHED = (75, 180)    # [CCS +] Finished (+ key exchange for TLS 1.2) + outer record and framing
+FIRST_CANDIDATE_BURST = 2      # bursts 0 and 1 are the outer ClientHello and the server's reply
+
+
+def shape_score(view: SignatureView):
+    """(score, burst index) of the best inner-handshake shape among the first bursts of each flow."""
+    sizes, dirs = view.bursts()
+    n = sizes.shape[1]
+    best = np.zeros(view.m)
+    where = np.full(view.m, -1)
+    for j in range(FIRST_CANDIDATE_BURST, min(n - 2, 12)):
+        hello = (dirs[:, j] == 0) & (sizes[:, j] >= CLIENT_HELLO[0]) & (sizes[:, j] <= CLIENT_HELLO[1])
+        flight = (dirs[:, j + 1] == 1) & (sizes[:, j + 1] >= SERVER_FLIGHT)
+        finished = (dirs[:, j + 2] == 0) & (sizes[:, j + 2] >= CLIENT_FINISHED[0]) & (sizes[:, j + 2] <= CLIENT_FINISHED[1])
+        score = hello * 0.4 + (hello & flight) * 0.3 + (hello & flight & finished) * 0.3
+        better = score > best
+        best = np.where(better, score, best)
+        where = np.where(better, j, where)
+    return best, where, sizes
+
+
+def detect(view: SignatureView) -> Detection:
+    c = view.columns
+    outer = (view.proto == TCP) & (c["tls_client_hello"] == 1) & (c["tls_server_hello"] == 1)
+    best, where, sizes = shape_score(view)
+    score = np.where(outer, best, 0.0)
+    fires = score >= 0.99
+    evidence = {}
+    for r in np.flatnonzero(fires):
+        j = where[r]
+        sni = c["tls_sni"][r]
+        note = "no SNI" if not sni else (f"IP-literal SNI {sni}" if c["tls_sni_is_ip"][r] else f"SNI {sni}")
+        evidence[r] = (f"tls-in-tls: after the outer handshake ({note}), client {sizes[r, j]} B / server "
+                       f"{sizes[r, j + 1]} B / client {sizes[r, j + 2]} B, the shape of an inner TLS handshake")
+    return Detection(np.where(fires, 0.8, score * 0.45), evidence, {"tls_in_tls_shape": np.where(outer, best, 0.0)})
+
+
+SIGNATURE = Signature(
+    name="tls_in_tls", title="TLS-in-TLS tunnel", kind="proxy", detect=detect, ports=(),
+    summary="inner ClientHello / server flight / client Finished shape inside an outer TLS session",
+    features=(("tls_in_tls_shape", "float32", "score", "how much of an inner TLS handshake shape was found"),),
+)
