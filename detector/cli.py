@@ -11,6 +11,7 @@ from detector import __version__
 # Subcommands are imported on first use so that `vpndetect flows` never pays for LightGBM or the lab.
 _SUBCOMMANDS = {
     "flows": "detector.commands.flows:flows",
+    "features": "detector.commands.features:features",
     "lab": "detector.lab.cli:lab",
 }
 

@@ -12,3 +12,11 @@ def read_flows(source, **options):
 
 
 __all__ = ["CaptureError", "FLOW_COLUMNS", "FlowPlugin", "FlowReader", "read_flows"]
+
+
+def __getattr__(name):
+    # The feature extractor loads on first use, so that `vpndetect flows` does not pay for it.
+    if name in ("extract_features", "feature_matrix"):
+        from features.extract import api
+        return getattr(api, name)
+    raise AttributeError(f"module 'features' has no attribute {name!r}")
