@@ -293,7 +293,7 @@ def label_check(s: Session, flows: list[flowlib.Flow]) -> list[dict]:
     problems = [f"unlabelled flow {f.describe()}" for f in unmatched]
     problems += [f"flow with several label rows {f.describe()}" for f in ambiguous]
     if problems:
-        raise LabError(f"{s.plan.capture_name}: " + "; ".join(problems[:5]))
+        raise LabError(f"{s.plan.capture_name}: " + "; ".join(problems[:12]))
     used = {id(r) for _, r in matched}
     main = [r for r in rows if r["role"] == "main"]
     if not any(id(r) in used for r in main):

@@ -14,6 +14,8 @@ MODULES = [
     "obfs4",
     "anyconnect",
     "ipsec",
+    "iodine",
+    "softether",
 ]
 
 for _name in MODULES:
