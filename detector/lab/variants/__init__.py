@@ -16,6 +16,7 @@ MODULES = [
     "ipsec",
     "iodine",
     "softether",
+    "tor",
 ]
 
 for _name in MODULES:
