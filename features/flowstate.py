@@ -2,8 +2,9 @@
 
 # Columns of the state matrix, one row per flow. FWD is initiator to responder, REV the other way.
 (A_HI, A_LO, B_HI, B_LO, PORT_A, PORT_B, PROTO, VLAN, INIT_IS_A, FIRST_TS, LAST_TS,
- PKTS_FWD, PKTS_REV, BYTES_FWD, BYTES_REV, FLAGS, HASH, PREV, NEXT, LIST, FLOW_ID, END_REASON) = range(22)
-N_COLUMNS = 22
+ PKTS_FWD, PKTS_REV, BYTES_FWD, BYTES_REV, FLAGS, HASH, PREV, NEXT, LIST, FLOW_ID, END_REASON, ACTIVE_TS) = range(23)
+N_COLUMNS = 23
+# LAST_TS is the last counted packet; ACTIVE_TS the last packet at all (they differ past max_packets).
 
 # FLAGS bits.
 FIN_FWD, FIN_REV, RST_SEEN, CONTINUATION, SYN_SEEN = 1, 2, 4, 8, 16

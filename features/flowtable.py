@@ -22,14 +22,17 @@ class FlowTable:
         Open flows kept at most; past it the least recently active one is ended with `evicted`.
     closed_grace : float
         Seconds a TCP flow that ended with FIN from both sides or RST keeps absorbing stray packets.
+    max_packets : int or None
+        Count only a flow's first packets: flows come out as if they had ended there (to study early verdicts).
     """
 
     def __init__(self, idle_timeout=120.0, active_timeout=1800.0, max_flows=500_000, closed_grace=5.0,
-                 initial_capacity=16384):
+                 max_packets=None, initial_capacity=16384):
         self.idle_ns = int(idle_timeout * 1e9)
         self.active_ns = int(active_timeout * 1e9)
         self.grace_ns = int(closed_grace * 1e9)
         self.max_flows = int(max_flows)
+        self.max_packets = int(max_packets) if max_packets else np.iinfo(np.int64).max
         self._initial_capacity = initial_capacity
         self.reset()
 

@@ -29,6 +29,8 @@ class FlowReader:
         Open flows kept at most per capture; the least recently active is evicted past it.
     plugins : list of FlowPlugin
         Extra per-flow columns computed in the same pass.
+    max_packets : int or None
+        Count only the first packets of each flow, as if flows ended there (early-detection studies).
     on_error : {"warn", "raise", "collect"}
         What to do with a damaged capture once its readable part was processed: warn, raise CaptureError at
         the end, or only record it in `errors`.
@@ -40,7 +42,7 @@ class FlowReader:
     """
 
     def __init__(self, source, idle_timeout=120.0, active_timeout=1800.0, max_flows=500_000, plugins=(),
-                 on_error="warn", progress=False, batch_size=BATCH_SIZE):
+                 on_error="warn", progress=False, batch_size=BATCH_SIZE, max_packets=None):
         if idle_timeout <= 0 or active_timeout <= 0:
             raise ValueError("idle_timeout and active_timeout must be positive numbers of seconds")
         if int(max_flows) < 1:
@@ -55,6 +57,7 @@ class FlowReader:
         self.on_error = on_error
         self.progress = progress
         self.batch_size = batch_size
+        self.max_packets = max_packets
         self.errors: list[CaptureError] = []
         self.notices: list[str] = []
         self.packets_read = 0
@@ -70,7 +73,7 @@ class FlowReader:
         except CaptureError as exc:
             self._failed(exc)
             return
-        table = FlowTable(self.idle_timeout, self.active_timeout, self.max_flows)
+        table = FlowTable(self.idle_timeout, self.active_timeout, self.max_flows, max_packets=self.max_packets)
         with _Progress(paths, self.progress) as progress:
             for path in paths:
                 yield from self._read_capture(path, table, progress)

@@ -2,10 +2,9 @@
 
 import numpy as np
 import pytest
-from captures import pcap_bytes, tcp_session
+from captures import MAC_A, MAC_B, pcap_bytes, tcp_session
 from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
-from captures import MAC_A, MAC_B
 
 from features import read_flows
 from features.decode import decode
@@ -92,7 +91,6 @@ def test_max_flows_evicts_least_recently_active(write):
 def test_flood_of_flows_stays_within_max_flows(write):
     frames = [_udp(i * 0.001, "10.0.0.1", 1 + i % 60000, "10.0.1.%d" % (i // 60000 + 1), 53) for i in range(3000)]
     from features import FlowReader
-    from features.flowtable import FlowTable
     reader = FlowReader(write("flood.pcap", pcap_bytes(frames)), max_flows=100, on_error="raise")
     df = reader.to_pandas()
     assert len(df) == 3000 and (df.end_reason == "evicted").sum() == 2900
@@ -119,3 +117,13 @@ def test_partitioned_runs_give_the_same_flows(write, parts):
     import pandas as pd
     merged = pd.concat(pieces)[cols].sort_values(cols).reset_index(drop=True)
     assert merged.equals(whole[cols].sort_values(cols).reset_index(drop=True))
+
+
+def test_max_packets_counts_only_the_first_packets_but_keeps_the_flow_open(write):
+    session = tcp_session(payloads=((0, 100), (1, 200), (0, 50), (1, 60)))
+    df = _flows(write, session, max_packets=4)
+    assert len(df) == 1
+    flow = df.iloc[0]
+    assert flow.packets == 4 and flow.end_reason == "fin"
+    assert flow.bytes == sum(len(f) for _, f in session[:4])
+    assert flow.last_seen == session[3][0]

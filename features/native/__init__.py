@@ -40,7 +40,7 @@ def _declare(name, *argtypes, restype=None):
 _scan_pcap = _declare("scan_pcap", _P, _P, _I, ctypes.c_int, _I, _I, _I, _I, _P, _P, _P, _P, _P, restype=_I)
 _scan_pcapng = _declare("scan_pcapng", _P, _P, _I, ctypes.c_int, _I, _P, _P, _P, _P, _P, _P, _I, _I,
                         _P, _P, _P, _P, _P, _P, restype=_I)
-_process = _declare("process", _I, *([_P] * 15), _P, _P, _I, _P, _P, _P, _P, _I, _I, _I, _I, _I, _P, _P, _P)
+_process = _declare("process", _I, *([_P] * 15), _P, _P, _I, _P, _P, _P, _P, _I, _I, _I, _I, _I, _I, _P, _P, _P)
 _expire_idle = _declare("expire_idle", _P, _P, _I, _P, _P, _P, _I, _I, _I)
 _expire_all = _declare("expire_all", _P, _P, _I, _P, _P, _P, _I)
 _rebuild_index = _declare("rebuild_index", _P, _P, _I, _P)
@@ -78,7 +78,7 @@ def process(packets, table, out_slot, out_dir, out_ordinal):
     _process(len(ts), _ptr(ts), _ptr(valid, np.uint8), *(_ptr(a) for a in packets[2:]),
              _ptr(table.state), _ptr(table.index), len(table.index), _ptr(table.free), _ptr(table.expired),
              _ptr(table.meta), _ptr(table.frag), len(table.frag), table.idle_ns, table.active_ns, table.grace_ns,
-             table.max_flows, _ptr(out_slot), _ptr(out_dir), _ptr(out_ordinal))
+             table.max_flows, table.max_packets, _ptr(out_slot), _ptr(out_dir), _ptr(out_ordinal))
 
 
 def expire_idle(table, now):

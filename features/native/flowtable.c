@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 enum { A_HI, A_LO, B_HI, B_LO, PORT_A, PORT_B, PROTO, VLAN, INIT_IS_A, FIRST_TS, LAST_TS, PKTS_FWD, PKTS_REV,
-       BYTES_FWD, BYTES_REV, FLAGS, HASH, PREV, NEXT, LIST, FLOW_ID, END_REASON, NC };
+       BYTES_FWD, BYTES_REV, FLAGS, HASH, PREV, NEXT, LIST, FLOW_ID, END_REASON, ACTIVE_TS, NC };
 enum { FIN_FWD = 1, FIN_REV = 2, RST_SEEN = 4, CONTINUATION = 8, SYN_SEEN = 16 };
 enum { NO_LIST = 0, OPEN = 1, CLOSED = 2 };
 enum { IDLE_TIMEOUT = 1, ACTIVE_TIMEOUT = 2, END_FIN = 3, END_RST = 4, EVICTED = 5, END_OF_CAPTURE = 6 };
@@ -91,8 +91,8 @@ static void expire_row(table_t *t, int64_t s, int64_t reason) {
 
 static void expire_idle_rows(table_t *t, int64_t now, int64_t idle_ns, int64_t grace_ns) {
     int64_t s;
-    while ((s = t->meta[OPEN_HEAD]) >= 0 && now - S(s, LAST_TS) > idle_ns) expire_row(t, s, IDLE_TIMEOUT);
-    while ((s = t->meta[CLOSED_HEAD]) >= 0 && now - S(s, LAST_TS) > grace_ns) expire_row(t, s, IDLE_TIMEOUT);
+    while ((s = t->meta[OPEN_HEAD]) >= 0 && now - S(s, ACTIVE_TS) > idle_ns) expire_row(t, s, IDLE_TIMEOUT);
+    while ((s = t->meta[CLOSED_HEAD]) >= 0 && now - S(s, ACTIVE_TS) > grace_ns) expire_row(t, s, IDLE_TIMEOUT);
 }
 
 #define TABLE(state, index, index_size, free, expired, meta, frag, frag_slots) \
@@ -133,7 +133,7 @@ void process(int64_t n, const int64_t *ts, const uint8_t *valid, const int64_t *
              const int64_t *frag_offset, const int64_t *more_fragments, const int64_t *frag_id,
              int64_t *state, int64_t *index, int64_t index_size, int64_t *free, int64_t *expired, int64_t *meta,
              int64_t *frag, int64_t frag_slots, int64_t idle_ns, int64_t active_ns, int64_t grace_ns,
-             int64_t max_live, int64_t *out_slot, int64_t *out_dir, int64_t *out_ordinal) {
+             int64_t max_live, int64_t max_packets, int64_t *out_slot, int64_t *out_dir, int64_t *out_ordinal) {
     TABLE(state, index, index_size, free, expired, meta, frag, frag_slots);
     for (int64_t i = 0; i < n; i++) {
         if (!valid[i]) { out_slot[i] = -1; out_dir[i] = 0; out_ordinal[i] = 0; continue; }
@@ -170,8 +170,8 @@ void process(int64_t n, const int64_t *ts, const uint8_t *valid, const int64_t *
         int64_t inherited_init = 0;
         if (s >= 0) {
             if (S(s, LIST) == CLOSED) {
-                if (pure_syn || now - S(s, LAST_TS) > grace_ns) { expire_row(t, s, IDLE_TIMEOUT); s = -1; }
-            } else if (now - S(s, LAST_TS) > idle_ns) {
+                if (pure_syn || now - S(s, ACTIVE_TS) > grace_ns) { expire_row(t, s, IDLE_TIMEOUT); s = -1; }
+            } else if (now - S(s, ACTIVE_TS) > idle_ns) {
                 expire_row(t, s, IDLE_TIMEOUT);
                 s = -1;
             } else if (now - S(s, FIRST_TS) > active_ns) {
@@ -197,7 +197,7 @@ void process(int64_t n, const int64_t *ts, const uint8_t *valid, const int64_t *
                 S(s, INIT_IS_A) = syn_ack ? !src_is_a : src_is_a;
                 S(s, FLAGS) = (pure_syn || syn_ack) ? SYN_SEEN : 0;
             }
-            S(s, FIRST_TS) = now; S(s, LAST_TS) = now;
+            S(s, FIRST_TS) = now; S(s, LAST_TS) = now; S(s, ACTIVE_TS) = now;
             S(s, PKTS_FWD) = 0; S(s, PKTS_REV) = 0; S(s, BYTES_FWD) = 0; S(s, BYTES_REV) = 0;
             S(s, END_REASON) = 0;
             S(s, FLOW_ID) = meta[NEXT_FLOW_ID]++;
@@ -211,12 +211,20 @@ void process(int64_t n, const int64_t *ts, const uint8_t *valid, const int64_t *
         }
 
         int forward = src_is_a == (S(s, INIT_IS_A) != 0);
-        out_slot[i] = s;
-        out_dir[i] = !forward;
-        out_ordinal[i] = S(s, PKTS_FWD) + S(s, PKTS_REV);
-        if (forward) { S(s, PKTS_FWD)++; S(s, BYTES_FWD) += wirelen[i]; }
-        else { S(s, PKTS_REV)++; S(s, BYTES_REV) += wirelen[i]; }
-        if (now > S(s, LAST_TS)) S(s, LAST_TS) = now;
+        int64_t ordinal = S(s, PKTS_FWD) + S(s, PKTS_REV);
+        if (now > S(s, ACTIVE_TS)) S(s, ACTIVE_TS) = now;
+        if (ordinal < max_packets) {
+            out_slot[i] = s;
+            out_dir[i] = !forward;
+            out_ordinal[i] = ordinal;
+            if (forward) { S(s, PKTS_FWD)++; S(s, BYTES_FWD) += wirelen[i]; }
+            else { S(s, PKTS_REV)++; S(s, BYTES_REV) += wirelen[i]; }
+            if (now > S(s, LAST_TS)) S(s, LAST_TS) = now;
+        } else {
+            /* Past max_packets a flow is seen as if it had ended there (early-detection studies), but its
+             * packets still keep it open and can still close it. */
+            out_slot[i] = -1; out_dir[i] = 0; out_ordinal[i] = 0;
+        }
 
         int64_t which = S(s, LIST);
         if (flags & TH_RST) {
