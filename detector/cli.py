@@ -13,6 +13,8 @@ _SUBCOMMANDS = {
     "flows": "detector.commands.flows:flows",
     "features": "detector.commands.features:features",
     "lab": "detector.lab.cli:lab",
+    "analyze": "detector.commands.analyze:analyze",
+    "train": "detector.commands.train:train",
 }
 
 

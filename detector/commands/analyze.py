@@ -1,0 +1,58 @@
+"""`vpndetect analyze`: a verdict for every flow of captures — vpn, proxy or normal, which protocol, why."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from detector.commands.common import (fail, output_options, pick_format, quiet_broken_pipe, reader_options,
+                                      report_errors)
+from detector.output import write_flows
+
+RECORD_COLUMNS = ["capture", "src_ip", "src_port", "dst_ip", "dst_port", "transport", "vlan", "first_seen",
+                  "last_seen", "src2dst_packets", "dst2src_packets", "packets", "src2dst_bytes", "dst2src_bytes",
+                  "bytes", "end_reason", "label", "protocol", "score", "evidence", "signatures", "tls_sni"]
+
+
+def verdict_batches(reader, analyzer, columns=None):
+    """Classify each record batch of a feature reader as it comes; yields Arrow record batches."""
+    import pyarrow as pa
+    for batch in reader:
+        frame = analyzer.classify(batch.to_pandas())
+        if columns:
+            frame = frame[[c for c in columns if c in frame.columns]]
+        yield pa.RecordBatch.from_pandas(frame, preserve_index=False)
+
+
+@click.command()
+@reader_options
+@output_options
+@click.option("--model", "model_dir", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Folder of a model made by `vpndetect train` (default: the shipped model).")
+@click.option("--all-columns", is_flag=True, help="Write every feature column too (csv, jsonl, parquet).")
+def analyze(paths, idle_timeout, active_timeout, max_flows, fmt, output, model_dir, all_columns):
+    """Label every flow of captures as vpn, proxy or normal, with its protocol, a score and the evidence."""
+    from detector.model import ModelError
+    from detector.pipeline import load_detector
+    from detector.report import print_verdict_table
+    from features.extract.api import feature_reader
+
+    try:
+        analyzer = load_detector(model_dir)
+    except ModelError as exc:
+        fail(str(exc))
+    reader = feature_reader(paths, idle_timeout=idle_timeout, active_timeout=active_timeout, max_flows=max_flows,
+                            on_error="collect", progress=True)
+    fmt = pick_format(fmt, output)
+    batches = verdict_batches(reader, analyzer, None if all_columns else RECORD_COLUMNS)
+    try:
+        if fmt == "table":
+            print_verdict_table(batches, output)
+        else:
+            write_flows(batches, fmt, output)
+    except BrokenPipeError:
+        quiet_broken_pipe()
+    except (OSError, ValueError) as exc:
+        fail(str(exc))
+    sys.exit(report_errors(reader))

@@ -1,0 +1,103 @@
+"""From flows with features to verdicts: label, protocol, score and evidence for every flow.
+
+How signatures and the model combine: signatures are features of the model, so it weighs them with
+everything else. A signature decides alone in one case only: when it verifies the handshake of a VPN or
+proxy protocol in both directions (confidence >= DECISIVE) — for example a WireGuard initiation and response
+linked by the receiver index, or a SOCKS5 greeting and its reply — the flow is labelled with that protocol
+even if the model said normal. Signatures of whole families (fully encrypted, TLS-in-TLS) never decide alone.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from detector.model import LABELS, VpnDetector, class_labels
+from features.extract.api import feature_matrix
+from features.schema import MODEL_FEATURES
+
+DECISIVE = 0.9
+# Signatures that name their protocol by structure, and the (label, protocol) they decide.
+DECIDING_SIGNATURES = {
+    "openvpn": ("vpn", "openvpn"), "wireguard": ("vpn", "wireguard"), "ipsec": ("vpn", "ipsec"),
+    "l2tp": ("vpn", "l2tp"), "pptp": ("vpn", "pptp"), "sstp": ("vpn", "sstp"), "anyconnect": ("vpn", "anyconnect"),
+    "softether": ("vpn", "softether"), "socks": ("proxy", "socks"), "http_connect": ("proxy", "http_proxy"),
+    "http_proxy": ("proxy", "http_proxy"),
+}
+VERDICT_COLUMNS = ["label", "protocol", "score", "evidence"]
+TOP_FEATURES = 3
+
+
+def load_detector(model_dir=None) -> "Analyzer":
+    return Analyzer(VpnDetector.load(model_dir) if model_dir else VpnDetector.load())
+
+
+class Analyzer:
+    """Applies a fitted VpnDetector to feature frames."""
+
+    def __init__(self, detector: VpnDetector):
+        self.detector = detector
+        self.class_label = class_labels(detector.classes_)
+        self.class_protocol = np.array([c.split(":", 1)[1] for c in detector.classes_])
+
+    def classify(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The frame with `label`, `protocol`, `score` and `evidence` set for every row."""
+        out = frame.copy()
+        n = len(frame)
+        if n == 0:
+            for column in VERDICT_COLUMNS:
+                out[column] = pd.Series(dtype=float if column == "score" else object)
+            return out
+        X = feature_matrix(frame)
+        proba = self.detector.predict_proba(X)
+        mass = np.stack([proba[:, self.class_label == label].sum(axis=1) for label in LABELS], axis=1)
+        label = np.array(LABELS)[np.argmax(mass, axis=1)]
+        score = mass[:, 0] + mass[:, 1]
+        within = np.where(self.class_label[None, :] == label[:, None], proba, -1.0)
+        best_class = np.argmax(within, axis=1)
+        protocol = self.class_protocol[best_class].astype(object)
+
+        decided = self._decisive_signatures(frame)
+        for i, (sig_label, sig_protocol) in decided.items():
+            if label[i] == "normal":
+                label[i], protocol[i] = sig_label, sig_protocol
+                score[i] = max(score[i], DECISIVE)
+
+        normal = label == "normal"
+        recognised = frame["protocols"].fillna("").str.split(",").str[0].to_numpy() if "protocols" in frame else \
+            np.full(n, "")
+        model_sure = proba[np.arange(n), best_class] >= 0.5
+        protocol[normal] = np.where(recognised[normal] != "", recognised[normal],
+                                    np.where(model_sure[normal], protocol[normal], "other"))
+
+        evidence = frame["evidence"].fillna("").to_numpy().astype(object) if "evidence" in frame else \
+            np.full(n, "", object)
+        flagged = np.flatnonzero(~normal)
+        if len(flagged):
+            notes = self._model_evidence(X[flagged], best_class[flagged])
+            for i, note in zip(flagged, notes):
+                evidence[i] = f"{evidence[i]}; {note}" if evidence[i] else note
+        out["label"] = label
+        out["protocol"] = protocol
+        out["score"] = np.round(score, 4)
+        out["evidence"] = evidence
+        return out
+
+    def _decisive_signatures(self, frame) -> dict:
+        decided = {}
+        for name, verdict in DECIDING_SIGNATURES.items():
+            column = f"sig_{name}"
+            if column in frame:
+                for i in np.flatnonzero(frame[column].to_numpy(dtype=float, na_value=0) >= DECISIVE):
+                    decided.setdefault(int(i), verdict)
+        return decided
+
+    def _model_evidence(self, X, classes) -> list[str]:
+        """The features that pushed each flow most towards its class, from LightGBM's per-prediction contributions."""
+        contrib = self.detector.contributions(X)[np.arange(len(X)), classes, :-1]
+        top = np.argsort(-contrib, axis=1)[:, :TOP_FEATURES]
+        notes = []
+        for row, indices in enumerate(top):
+            parts = [f"{MODEL_FEATURES[j]}={X[row, j]:.4g} ({contrib[row, j]:+.2f})" for j in indices if contrib[row, j] > 0]
+            notes.append("model: " + ", ".join(parts) if parts else "model")
+        return notes
