@@ -28,7 +28,7 @@ def plan_sessions(variants: list[Variant], sessions: int, seed: int) -> list[Ses
     plans = []
     for v in variants:
         rng = random.Random(zlib.crc32(f"{seed}:{v.name}".encode()))
-        patterns = list(PATTERNS)
+        patterns = list(v.extra.get("patterns", PATTERNS))
         rng.shuffle(patterns)
         for i in range(sessions):
             plans.append(SessionPlan(

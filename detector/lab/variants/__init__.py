@@ -17,6 +17,7 @@ MODULES = [
     "iodine",
     "softether",
     "tor",
+    "baseline_services",
 ]
 
 for _name in MODULES:

@@ -31,6 +31,7 @@ PermitRootLogin prohibit-password
 AllowTcpForwarding yes
 PrintMotd no
 PrintLastLog no
+Subsystem sftp internal-sftp
 ClientAliveInterval {s.rng.choice((0, 2, 15))}
 """)
     # sshd needs /run/sshd (privilege separation) and writes wtmp/lastlog: private tmpfs for both.
