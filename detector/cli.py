@@ -13,8 +13,10 @@ _SUBCOMMANDS = {
     "flows": "detector.commands.flows:flows",
     "features": "detector.commands.features:features",
     "lab": "detector.lab.cli:lab",
+    "sniff": "detector.commands.sniff:sniff",
     "analyze": "detector.commands.analyze:analyze",
     "train": "detector.commands.train:train",
+    "bench": "detector.commands.bench:bench",
 }
 
 
