@@ -6,7 +6,8 @@ setup(
     ext_modules=[
         Extension(
             "features.native._kernels",
-            sources=["features/native/scan.c", "features/native/flowtable.c"],
+            sources=["features/native/scan.c", "features/native/flowtable.c",
+                     "features/native/tpacket.c"],
             extra_compile_args=["-O2", "-std=c11"],
         )
     ]

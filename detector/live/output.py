@@ -1,0 +1,186 @@
+"""Where live verdict events go: JSON lines for machines, a table for people (a live-updating rich table on a
+terminal, plain lines otherwise)."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from collections import OrderedDict
+
+import numpy as np
+
+_STYLE = {"vpn": "bold red", "proxy": "bold yellow", "normal": "green"}
+ALERT_LABELS = ("vpn", "proxy")
+
+
+def _json_value(value):
+    if value is None:
+        return None
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
+        return value if math.isfinite(value) else None
+    if isinstance(value, (np.bool_,)):
+        return bool(value)
+    return value
+
+
+class _Handle:
+    def __init__(self, path):
+        if path in (None, "-"):
+            self.stream, self.owned = sys.stdout, False
+        else:
+            self.stream, self.owned = open(path, "w", encoding="utf-8", buffering=1), True
+
+    def close(self):
+        if self.owned:
+            self.stream.close()
+        else:
+            self.stream.flush()
+
+
+class JsonlEvents:
+    """One JSON object per line and per verdict (`event`: early or final), flushed as it is written; a last
+    `summary` object at shutdown."""
+
+    def __init__(self, path=None):
+        self.out = _Handle(path)
+
+    def write(self, events) -> None:
+        names = list(events.columns)
+        lines = [json.dumps({k: _json_value(v) for k, v in zip(names, row)}, separators=(",", ":"))
+                 for row in events.itertuples(index=False, name=None)]
+        if lines:
+            self.out.stream.write("\n".join(lines) + "\n")
+            self.out.stream.flush()
+
+    def status(self, stats: dict) -> None:
+        pass
+
+    def summary(self, stats: dict) -> None:
+        self.out.stream.write(json.dumps({"event": "summary", **{k: _json_value(v) for k, v in stats.items()}},
+                                         separators=(",", ":")) + "\n")
+        self.out.stream.flush()
+
+    def close(self) -> None:
+        self.out.close()
+
+
+_LINE = [("time", 12), ("event", 5), ("label", 6), ("protocol", 14), ("score", 6), ("src", 21), ("dst", 21),
+         ("proto", 5), ("packets", 7), ("latency_ms", 10)]
+
+
+def _cells(row) -> dict:
+    return {
+        "time": time.strftime("%H:%M:%S", time.localtime(row.time)) + f".{int(row.time * 1000) % 1000:03d}",
+        "event": row.event, "label": row.label, "protocol": str(row.protocol), "score": f"{row.score:.3f}",
+        "src": f"{row.src_ip}:{row.src_port}", "dst": f"{row.dst_ip}:{row.dst_port}", "proto": row.transport,
+        "packets": str(row.packets_at_verdict), "latency_ms": f"{row.latency_ms:.1f}",
+    }
+
+
+class LineEvents:
+    """Fixed-width text, one line per verdict (table format to a file or a pipe)."""
+
+    def __init__(self, path=None):
+        self.out = _Handle(path)
+        self.out.stream.write("  ".join(name.ljust(w) for name, w in _LINE).rstrip() + "\n")
+        self.out.stream.flush()
+
+    def write(self, events) -> None:
+        lines = []
+        for row in events.itertuples(index=False):
+            cells = _cells(row)
+            lines.append("  ".join(cells[name].ljust(w) for name, w in _LINE).rstrip())
+        if lines:
+            self.out.stream.write("\n".join(lines) + "\n")
+            self.out.stream.flush()
+
+    def status(self, stats: dict) -> None:
+        pass
+
+    def summary(self, stats: dict) -> None:
+        pass
+
+    def close(self) -> None:
+        self.out.close()
+
+
+class LiveTable:
+    """A rich Live table on the terminal: counters on top, then the latest verdict of the most recent flows
+    (suspicious ones kept in view first)."""
+
+    def __init__(self, rows: int = 25):
+        from rich.console import Console
+        from rich.live import Live
+        self.console = Console()
+        self.rows = rows
+        self.flows: OrderedDict = OrderedDict()
+        self.stats: dict = {}
+        self.live = Live(self._render(), console=self.console, refresh_per_second=4, transient=False)
+        self.live.start()
+
+    def write(self, events) -> None:
+        for row in events.itertuples(index=False):
+            key = (row.flow_id, row.src_ip, row.src_port, row.dst_ip, row.dst_port, row.transport)
+            self.flows.pop(key, None)
+            self.flows[key] = row
+        while len(self.flows) > 500:
+            self.flows.popitem(last=False)
+        self.live.update(self._render())
+
+    def status(self, stats: dict) -> None:
+        self.stats = stats
+        self.live.update(self._render())
+
+    def _render(self):
+        from rich.table import Table
+        s = self.stats
+        title = (f"vpndetect sniff {s.get('interface', '')}: {s.get('packets', 0)} packets, "
+                 f"{s.get('open_flows', 0)} open flows, {s.get('flows_ended', 0)} ended, "
+                 f"alerts {s.get('alerts', 0)}, kernel drops {s.get('kernel_dropped', 0)}")
+        table = Table(title=title, title_justify="left", expand=False)
+        for name in ("time", "event", "label", "protocol", "score", "src", "dst", "proto", "packets", "latency_ms"):
+            table.add_column(name, overflow="fold", justify="right" if name in ("score", "packets", "latency_ms") else "left")
+        recent = list(reversed(self.flows.values()))
+        suspicious = [r for r in recent if r.label in ALERT_LABELS]
+        normal = [r for r in recent if r.label not in ALERT_LABELS]
+        for row in (suspicious + normal)[:self.rows]:
+            cells = _cells(row)
+            cells["label"] = f"[{_STYLE.get(row.label, '')}]{row.label}[/]"
+            table.add_row(*(cells[name] for name in ("time", "event", "label", "protocol", "score", "src", "dst",
+                                                     "proto", "packets", "latency_ms")))
+        return table
+
+    def summary(self, stats: dict) -> None:
+        pass
+
+    def close(self) -> None:
+        self.live.update(self._render())
+        self.live.stop()
+
+
+def make_output(fmt: str, path=None):
+    if fmt == "jsonl":
+        return JsonlEvents(path)
+    if path in (None, "-") and sys.stdout.isatty():
+        return LiveTable()
+    return LineEvents(path)
+
+
+def alerts(events):
+    """Only the vpn and proxy verdicts."""
+    return events[events["label"].isin(ALERT_LABELS)]
+
+
+def summary_text(stats: dict) -> str:
+    labels = stats.get("final_labels", {})
+    dropped = stats.get("kernel_dropped")
+    drops = "unknown (portable backend)" if dropped is None else str(dropped)
+    return (f"vpndetect sniff: {stats['interface']}: {stats['packets']} packets ({stats['bytes']} bytes) in "
+            f"{stats['seconds']:.1f} s; {stats['flows_ended']} flows; verdicts: {stats['early_verdicts']} early, "
+            f"{stats['final_verdicts']} final ({labels.get('vpn', 0)} vpn, {labels.get('proxy', 0)} proxy, "
+            f"{labels.get('normal', 0)} normal); kernel: {stats.get('kernel_received')} received, {drops} dropped")
