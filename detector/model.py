@@ -71,15 +71,22 @@ class VpnDetector(ClassifierMixin, BaseEstimator):
         if sample_weight is not None:
             weight = weight * np.asarray(sample_weight, float)
         groups = np.arange(len(y)) if groups is None else np.asarray(groups)
-        train, valid = next(GroupShuffleSplit(n_splits=1, test_size=self.validation_fraction,
-                                              random_state=self.random_state).split(X, codes, groups))
         params = self._params(len(self.classes_))
-        train_set = lgb.Dataset(X[train], codes[train], weight=weight[train], free_raw_data=False)
-        valid_set = lgb.Dataset(X[valid], codes[valid], weight=weight[valid], reference=train_set)
-        self.booster_ = lgb.train(params, train_set, num_boost_round=self.n_estimators, valid_sets=[valid_set],
-                                  callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)])
-        self.best_iteration_ = self.booster_.best_iteration or self.n_estimators
-        self.validation_logloss_ = float(self.booster_.best_score["valid_0"]["multi_logloss"])
+        if len(np.unique(groups)) < 2:
+            # One capture session cannot be split honestly: no early stopping, a fixed number of rounds.
+            train_set = lgb.Dataset(X, codes, weight=weight)
+            self.booster_ = lgb.train(params, train_set, num_boost_round=self.n_estimators)
+            self.best_iteration_ = self.n_estimators
+            self.validation_logloss_ = None
+        else:
+            train, valid = next(GroupShuffleSplit(n_splits=1, test_size=self.validation_fraction,
+                                                  random_state=self.random_state).split(X, codes, groups))
+            train_set = lgb.Dataset(X[train], codes[train], weight=weight[train], free_raw_data=False)
+            valid_set = lgb.Dataset(X[valid], codes[valid], weight=weight[valid], reference=train_set)
+            self.booster_ = lgb.train(params, train_set, num_boost_round=self.n_estimators, valid_sets=[valid_set],
+                                      callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)])
+            self.best_iteration_ = self.booster_.best_iteration or self.n_estimators
+            self.validation_logloss_ = float(self.booster_.best_score["valid_0"]["multi_logloss"])
         self.n_features_in_ = X.shape[1]
         return self
 

@@ -14,7 +14,7 @@ from features.readers import iter_batches
 def remap(ports: np.ndarray, seed: int = 1) -> np.ndarray:
     """A bijection of 1..65535 that moves (almost) every port: multiply by a unit modulo 65535, then shift."""
     ports = np.asarray(ports, np.int64)
-    multiplier = 40503 + 2 * seed  # odd and coprime with 65535 = 3 * 5 * 17 * 257 for small seeds
+    multiplier = 40009  # coprime with 65535 = 3 * 5 * 17 * 257, so the map is one-to-one
     moved = ((ports - 1) * multiplier + 7919 * seed) % 65535 + 1
     return np.where(ports == 0, 0, moved)
 

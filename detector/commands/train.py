@@ -29,5 +29,5 @@ def train(data, label_files, out_dir, seed):
     td = meta["training_data"]
     click.echo(f"model written to {out_dir}: {td['flows']} flows ({td['rows']} rows with early cuts) from "
                f"{td['captures']} captures, {len(meta['classes'])} classes, {meta['best_iteration']} rounds, "
-               f"validation log-loss {meta['validation_logloss']:.4f}", err=True)
+               f"validation log-loss {meta['validation_logloss']}", err=True)
     sys.exit(0)

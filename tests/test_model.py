@@ -1,0 +1,110 @@
+"""The model: estimator contract, persistence without pickle, refusal of mismatched models, determinism."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from detector.dataset import LabelError, attach_labels, load_labels
+from detector.model import ModelError, VpnDetector
+from detector.pipeline import Analyzer
+from detector.training import train
+from features import read_flows
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "pcaps" / "demo"
+
+
+def _toy_data(n=300, seed=0):
+    from features.schema import MODEL_FEATURES
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, len(MODEL_FEATURES))).astype(np.float32)
+    y = np.where(X[:, 0] > 0.5, "vpn:wireguard", np.where(X[:, 1] > 0.5, "proxy:socks", "normal:tls"))
+    groups = np.arange(n) // 10
+    return X, y, groups
+
+
+def test_estimator_contract():
+    X, y, groups = _toy_data()
+    detector = VpnDetector(n_estimators=30)
+    assert not hasattr(detector, "booster_")
+    assert detector.fit(X, y, groups=groups) is detector
+    assert list(detector.classes_) == ["normal:tls", "proxy:socks", "vpn:wireguard"]
+    proba = detector.predict_proba(X)
+    assert proba.shape == (len(X), 3) and np.allclose(proba.sum(axis=1), 1)
+    assert (detector.predict(X) == y).mean() > 0.9
+    assert detector.get_params()["n_estimators"] == 30
+
+
+def test_save_load_roundtrip_without_pickle(tmp_path):
+    X, y, groups = _toy_data()
+    detector = VpnDetector(n_estimators=20).fit(X, y, groups=groups)
+    detector.save(tmp_path / "m", note="test")
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["metadata.json", "model.txt"]
+    loaded = VpnDetector.load(tmp_path / "m")
+    assert np.allclose(loaded.predict_proba(X), detector.predict_proba(X))
+    assert loaded.metadata_["note"] == "test"
+
+
+@pytest.mark.parametrize("damage,message", [
+    (lambda d: _edit_meta(d, feature_schema_version="0.0"), "feature schema 0.0"),
+    (lambda d: (d / "model.txt").write_text((d / "model.txt").read_text().replace("tree", "Tree", 1)), "digest"),
+    (lambda d: (d / "metadata.json").unlink(), "metadata.json is missing"),
+    (lambda d: (d / "metadata.json").write_text("{"), "not valid JSON"),
+])
+def test_mismatched_models_are_refused(tmp_path, damage, message):
+    X, y, groups = _toy_data()
+    VpnDetector(n_estimators=10).fit(X, y, groups=groups).save(tmp_path / "m")
+    damage(tmp_path / "m")
+    with pytest.raises(ModelError, match=message):
+        VpnDetector.load(tmp_path / "m")
+
+
+def _edit_meta(directory, **changes):
+    meta = json.loads((directory / "metadata.json").read_text())
+    meta.update(changes)
+    (directory / "metadata.json").write_text(json.dumps(meta))
+
+
+def test_cli_refuses_a_bad_model_in_one_line(tmp_path):
+    (tmp_path / "m").mkdir()
+    run = subprocess.run([sys.executable, "-m", "detector.cli", "analyze", str(DEMO / "mixed-vpn-proxy-https.pcap.gz"),
+                          "--model", str(tmp_path / "m")], capture_output=True, text=True)
+    assert run.returncode == 2 and run.stderr.count("\n") == 1 and "no model there" in run.stderr
+
+
+def test_labels_join_every_flow_and_refuse_unlabelled():
+    labels = load_labels([DEMO / "labels.csv"])
+    flows = attach_labels(read_flows(DEMO / "mixed-vpn-proxy-https.pcap.gz"), labels)
+    assert dict(flows.groupby("truth_protocol").size()) == {"openvpn": 1, "shadowsocks": 1, "tls": 4, "wireguard": 1}
+    with pytest.raises(LabelError, match="matches no label row"):
+        attach_labels(read_flows(DEMO / "mixed-vpn-proxy-https.pcap.gz"), labels[labels.protocol != "tls"])
+
+
+def test_training_is_deterministic(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    for name in ("mixed-vpn-proxy-https.pcap.gz", "labels.csv"):
+        shutil.copy(DEMO / name, data / name)
+    first = train([data], tmp_path / "a", steps=(2, 5), n_estimators=15, validation_fraction=0.5)
+    second = train([data], tmp_path / "b", steps=(2, 5), n_estimators=15, validation_fraction=0.5)
+    assert (tmp_path / "a" / "model.txt").read_bytes() == (tmp_path / "b" / "model.txt").read_bytes()
+    assert first["training_data"]["sha256"] == second["training_data"]["sha256"]
+    assert first["training_data"]["flows"] == 7
+
+
+def test_decisive_signature_overrides_a_normal_verdict():
+    X, y, groups = _toy_data()
+    detector = VpnDetector(n_estimators=10).fit(X, y, groups=groups)
+    from features.schema import MODEL_FEATURES
+    import pandas as pd
+    frame = pd.DataFrame(np.full((2, len(MODEL_FEATURES)), -3.0, np.float32), columns=MODEL_FEATURES)
+    frame["sig_wireguard"] = [0.95, 0.0]
+    frame["protocols"], frame["evidence"] = ["", "tls"], ["wireguard: handshake", ""]
+    out = Analyzer(detector).classify(frame)
+    assert list(out.label) == ["vpn", "normal"]
+    assert list(out.protocol) == ["wireguard", "tls"]
