@@ -1,14 +1,19 @@
 """Flows of a live capture: the file path's core (decode, FlowTable, FeaturePlugin), with early verdicts and a
 wall-clock expiry.
 
-Per batch, in FlowReader's order: decode, `FlowTable.add`, plugins' `on_capacity` / `on_packets`; then
-- early: flows whose packet count reached N in this batch (a packet with ordinal N-1) are snapshotted —
-  flow columns from the table's rows and every feature from the plugin's rows, read without ending them
-  (`compute_columns` over `FeatureState.gather`, which copies) — and classified;
-- final: `take_expired()` (which frees the rows), the plugin's `on_expire`, `flow_record_batch`, classified.
-The early snapshot is taken before `take_expired`, so a flow that reached N and ended in the same batch
-gets both verdicts from its own rows. `tick(now_ns)` ends idle flows by the wall clock
-(`FlowTable.expire_idle`), so flows end on time when no packet arrives at all.
+Per batch, in FlowReader's order: decode, `FlowTable.add`, plugins' `on_capacity` / `on_packets`, then
+`take_expired()` (which frees the rows), the plugin's `on_expire`, `flow_record_batch`: final verdicts.
+
+Early verdicts must see exactly a flow's first N packets, as the model was trained on flows cut there
+(`max_packets`), whatever else arrived in the same batch. A second table with `max_packets=N` and its own
+FeaturePlugin runs beside the main one: it keeps every flow open as the main table does, but counts and
+features stop at N packets. When a packet there has ordinal N-1, the flow's row in that table is its
+N-packet snapshot: flow columns from the table row, features from `compute_columns` over the plugin's
+gathered rows (a copy; nothing ends). Its expired rows are taken and dropped each batch. Packets past N
+cost that table one hash look-up each and its plugin nothing.
+
+`tick(now_ns)` ends idle flows by the wall clock (`FlowTable.expire_idle`), so flows end on time even when
+no packet arrives at all.
 """
 
 from __future__ import annotations
@@ -51,8 +56,10 @@ class LiveFlows:
         self.active_ns = int(active_timeout * 1e9)
         self.table = FlowTable(idle_timeout, active_timeout, max_flows)
         self.plugin = FeaturePlugin(self.early_packets)
-        self.capacity = len(self.table.state)
-        self.plugin.on_capacity(self.capacity)
+        self.plugin.on_capacity(len(self.table.state))
+        self.early_table = FlowTable(idle_timeout, active_timeout, max_flows, max_packets=self.early_packets)
+        self.early_plugin = FeaturePlugin(self.early_packets)
+        self.early_plugin.on_capacity(len(self.early_table.state))
         self.capture = capture
         self.keep_features = keep_features
         self.clock = clock
@@ -74,17 +81,15 @@ class LiveFlows:
         if not len(batch):
             return []
         decoded = decode(batch)
-        slot, direction, ordinal = self.table.add(batch.ts_ns, decoded, batch.wirelen)
-        if len(self.table.state) != self.capacity:
-            self.capacity = len(self.table.state)
-            self.plugin.on_capacity(self.capacity)
-        self.plugin.on_packets(batch, decoded, slot, direction, ordinal)
+        _assign(self.table, self.plugin, batch, decoded)
+        slot, _, ordinal = _assign(self.early_table, self.early_plugin, batch, decoded)
         self.packets += len(batch)
         self.bytes += int(batch.wirelen.sum())
         events = []
         nth = np.flatnonzero((ordinal == self.early_packets - 1) & (slot >= 0))
         if len(nth):
             events.append(self._early(slot[nth], batch.ts_ns[nth]))
+        self.early_table.take_expired()
         final = self._final()
         if final is not None:
             events.append(final)
@@ -92,13 +97,18 @@ class LiveFlows:
 
     def tick(self, now_ns: int | None = None) -> list[pd.DataFrame]:
         """Wall-clock expiry: end the flows idle at `now_ns` (default: now)."""
-        self.table.expire_idle(self.clock() if now_ns is None else now_ns)
+        now_ns = self.clock() if now_ns is None else now_ns
+        self.table.expire_idle(now_ns)
+        self.early_table.expire_idle(now_ns)
+        self.early_table.take_expired()
         final = self._final()
         return [] if final is None else [final]
 
     def flush(self) -> list[pd.DataFrame]:
         """End every open flow (shutdown)."""
         self.table.expire_all()
+        self.early_table.expire_all()
+        self.early_table.take_expired()
         final = self._final()
         return [] if final is None else [final]
 
@@ -107,8 +117,8 @@ class LiveFlows:
     def _early(self, slots: np.ndarray, nth_ts: np.ndarray) -> pd.DataFrame:
         # A slot names one flow for the whole batch and a flow has one Nth packet, so slots are unique.
         with np.errstate(invalid="ignore", divide="ignore"):
-            extra = compute_columns(self.plugin.state.gather(slots), self.early_packets)
-        frame = flow_record_batch(self.table.state[slots], self.capture, extra).to_pandas()
+            extra = compute_columns(self.early_plugin.state.gather(slots), self.early_packets)
+        frame = flow_record_batch(self.early_table.state[slots], self.capture, extra).to_pandas()
         frame["end_reason"] = None  # still open
         return self._verdicts(frame, "early", nth_ts)
 
@@ -160,6 +170,16 @@ class LiveFlows:
         ts = self.clock() + np.arange(len(frames), dtype=np.int64) * 1000
         scratch.add(PacketBatch(data, offset, caplen, caplen.copy(), ts, np.ones(len(frames), np.int64)))
         scratch.flush()
+
+
+def _assign(table, plugin, batch, decoded):
+    """FlowTable.add then the plugin's hooks, as FlowReader calls them."""
+    capacity = len(table.state)
+    slot, direction, ordinal = table.add(batch.ts_ns, decoded, batch.wirelen)
+    if len(table.state) != capacity:
+        plugin.on_capacity(len(table.state))
+    plugin.on_packets(batch, decoded, slot, direction, ordinal)
+    return slot, direction, ordinal
 
 
 def _udp_frame(reverse: int, size: int) -> bytes:
