@@ -19,12 +19,14 @@ no packet arrives at all.
 from __future__ import annotations
 
 import time
+from dataclasses import fields
 
 import numpy as np
 import pandas as pd
 
 from features.decode import decode
 from features.extract.plugin import FeaturePlugin, compute_columns
+from features.extract.state import FlowRows
 from features.flows import FLOW_COLUMNS, flow_record_batch
 from features.flowtable import FlowTable
 from features import flowstate as fk
@@ -89,7 +91,7 @@ class LiveFlows:
         nth = np.flatnonzero((ordinal == self.early_packets - 1) & (slot >= 0))
         if len(nth):
             events.append(self._early(slot[nth], batch.ts_ns[nth]))
-        self.early_table.take_expired()
+        self._drop_early_expired()
         final = self._final()
         if final is not None:
             events.append(final)
@@ -100,7 +102,7 @@ class LiveFlows:
         now_ns = self.clock() if now_ns is None else now_ns
         self.table.expire_idle(now_ns)
         self.early_table.expire_idle(now_ns)
-        self.early_table.take_expired()
+        self._drop_early_expired()
         final = self._final()
         return [] if final is None else [final]
 
@@ -108,16 +110,21 @@ class LiveFlows:
         """End every open flow (shutdown)."""
         self.table.expire_all()
         self.early_table.expire_all()
-        self.early_table.take_expired()
+        self._drop_early_expired()
         final = self._final()
         return [] if final is None else [final]
 
     # -- snapshots -------------------------------------------------------------------------------------
 
+    def _drop_early_expired(self):
+        slots = self.early_table.take_expired()
+        if len(slots):
+            release_rows(self.early_plugin.state, slots)
+
     def _early(self, slots: np.ndarray, nth_ts: np.ndarray) -> pd.DataFrame:
         # A slot names one flow for the whole batch and a flow has one Nth packet, so slots are unique.
         with np.errstate(invalid="ignore", divide="ignore"):
-            extra = compute_columns(self.early_plugin.state.gather(slots), self.early_packets)
+            extra = compute_columns(snapshot_rows(self.early_plugin.state, slots), self.early_packets)
         frame = flow_record_batch(self.early_table.state[slots], self.capture, extra).to_pandas()
         frame["end_reason"] = None  # still open
         return self._verdicts(frame, "early", nth_ts)
@@ -170,6 +177,22 @@ class LiveFlows:
         ts = self.clock() + np.arange(len(frames), dtype=np.int64) * 1000
         scratch.add(PacketBatch(data, offset, caplen, caplen.copy(), ts, np.ones(len(frames), np.int64)))
         scratch.flush()
+
+
+def snapshot_rows(state, slots: np.ndarray) -> FlowRows:
+    """The feature state of open flows in these table rows, copied; nothing is released or reset."""
+    own = getattr(state, "snapshot", None)
+    if own is not None:
+        return own(slots)
+    # Feature rows are either the table's rows themselves or mapped from them (`row_of`).
+    rows = state.row_of[slots] if hasattr(state, "row_of") else slots
+    return FlowRows(**{f.name: getattr(state, f.name)[rows] for f in fields(FlowRows)})
+
+
+def release_rows(state, slots: np.ndarray) -> None:
+    """Give back the feature rows of ended flows without computing their features (early table)."""
+    if hasattr(state, "release"):
+        state.release(slots)
 
 
 def _assign(table, plugin, batch, decoded):

@@ -1,0 +1,246 @@
+"""Live capture benchmark: the highest replay rate a sniffer keeps up with, without a single kernel drop.
+
+A mixed capture (the lab's and the demo's, replicated with rewritten addresses by bench/make_capture.py) is
+replayed with tcpreplay into one end of a veth pair that joins two network namespaces made here; the other
+end is sniffed, by `vpndetect sniff` and, in separate trials, by NFStream (n_dissections=0,
+statistical_analysis=False, n_meters=1, same 64 MiB socket buffer), each pinned to core 0 with taskset
+(tcpreplay on core 1). Rates go up until a trial shows drops: kernel drop counters above zero, or fewer
+packets seen than tcpreplay sent. Reported: the highest zero-drop rate actually achieved (tcpreplay's own
+"Rated:" figures, packets/s and Mbit/s of frame bytes), and for vpndetect the median time from a flow's Nth
+packet (its kernel timestamp) to its early verdict.
+
+    python bench/live_bench.py                       # needs root, tcpreplay; NFStream for the comparison
+    python bench/live_bench.py --rates 500,1000,2000 --seconds 8 --tools vpndetect
+
+Nothing leaves the two namespaces: they have no addresses and no routes; frames end at the veth.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_RATES = (250, 500, 750, 1000, 1250, 1500, 2000, 2500, 3000, 4000, 5000)
+
+NFSTREAM_SCRIPT = r"""
+import json, signal, sys
+from nfstream import NFStreamer
+streamer = NFStreamer(source=sys.argv[1], n_dissections=0, statistical_analysis=False, n_meters=1,
+                      performance_report=1, socket_buffer_size=int(sys.argv[2]), idle_timeout=120)
+print("ready", flush=True)
+flows = 0
+try:
+    for flow in streamer:
+        flows += 1
+except KeyboardInterrupt:
+    pass
+print(json.dumps({"flows": flows}), flush=True)
+"""
+
+
+def sh(cmd, check=True, **kw):
+    proc = subprocess.run(cmd, capture_output=True, text=True, **kw)
+    if check and proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(map(str, cmd))}: {proc.stderr.strip()[-400:]}")
+    return proc
+
+
+class Veth:
+    """Two namespaces joined by a veth pair, without addresses; removed on exit."""
+
+    def __init__(self):
+        token = f"{os.getpid() % 100000:x}{secrets.token_hex(2)}"
+        self.tx_ns, self.rx_ns = f"vlbench-{token}-tx", f"vlbench-{token}-rx"
+        self.tx_if, self.rx_if = f"lbt{token}"[:15], f"lbr{token}"[:15]
+
+    def __enter__(self):
+        sh(["ip", "netns", "add", self.tx_ns])
+        sh(["ip", "netns", "add", self.rx_ns])
+        try:
+            sh(["ip", "link", "add", self.tx_if, "netns", self.tx_ns, "type", "veth", "peer", "name", self.rx_if,
+                "netns", self.rx_ns])
+            for ns, ifname in ((self.tx_ns, self.tx_if), (self.rx_ns, self.rx_if)):
+                sh(["ip", "netns", "exec", ns, "sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=1",
+                    "net.ipv6.conf.default.disable_ipv6=1"])
+                sh(["ip", "-n", ns, "link", "set", ifname, "mtu", "9000"])
+                sh(["ip", "netns", "exec", ns, "sysctl", "-q", "-w", f"net.ipv6.conf.{ifname}.disable_ipv6=1"])
+                sh(["ip", "-n", ns, "link", "set", ifname, "up"])
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def exec(self, ns, cmd):
+        return ["ip", "netns", "exec", ns, *cmd]
+
+    def __exit__(self, *exc):
+        for ns in (self.tx_ns, self.rx_ns):
+            pids = sh(["ip", "netns", "pids", ns], check=False).stdout.split()
+            for pid in pids:
+                try:
+                    os.kill(int(pid), signal.SIGKILL)
+                except (ProcessLookupError, ValueError):
+                    pass
+            sh(["ip", "netns", "del", ns], check=False)
+
+
+def replay(veth: Veth, capture: Path, mbps: float, seconds: float) -> dict:
+    cmd = veth.exec(veth.tx_ns, ["taskset", "-c", "1", "tcpreplay", "-i", veth.tx_if, "--preload-pcap",
+                                 "--loop=0", f"--duration={int(seconds)}", f"--mbps={mbps}", str(capture)])
+    out = sh(cmd, check=False, timeout=seconds + 120)
+    text = out.stdout + out.stderr
+    sent = re.search(r"Actual: (\d+) packets \((\d+) bytes\) sent in ([\d.]+) seconds", text)
+    rated = re.search(r"Rated: ([\d.]+) Bps, ([\d.]+) Mbps, ([\d.]+) pps", text)
+    failed = re.search(r"Failed packets:\s+(\d+)", text)
+    if not sent or not rated:
+        raise RuntimeError(f"tcpreplay: {text.strip()[-600:]}")
+    return {"sent": int(sent.group(1)), "sent_bytes": int(sent.group(2)), "seconds": float(sent.group(3)),
+            "mbps": float(rated.group(2)), "pps": float(rated.group(3)),
+            "failed": int(failed.group(1)) if failed else 0}
+
+
+def _wait_line(path: Path, needle: str, proc, timeout: float):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and needle in path.read_text(errors="replace"):
+            return
+        if proc.poll() is not None:
+            raise RuntimeError(f"sniffer exited: {path.read_text(errors='replace')[-800:]}")
+        time.sleep(0.1)
+    raise RuntimeError(f"sniffer not ready after {timeout} s")
+
+
+def trial_vpndetect(veth: Veth, capture: Path, mbps: float, seconds: float, work: Path, early: int) -> dict:
+    events, log = work / "events.jsonl", work / "vpndetect.log"
+    for p in (events, log):
+        p.unlink(missing_ok=True)
+    cmd = veth.exec(veth.rx_ns, ["taskset", "-c", "0", sys.executable, "-m", "detector.cli", "sniff", "-i",
+                                 veth.rx_if, "--format", "jsonl", "-o", str(events), "--early-packets", str(early)])
+    with open(log, "w") as logf:
+        proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
+    try:
+        _wait_line(log, "capturing on", proc, 120)
+        sent = replay(veth, capture, mbps, seconds)
+        time.sleep(1.5)
+        os.kill(proc.pid, signal.SIGINT)
+        proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    summary = json.loads(events.read_text().splitlines()[-1])
+    if summary.get("event") != "summary":
+        raise RuntimeError(f"vpndetect wrote no summary: {log.read_text()[-800:]}")
+    seen, dropped = summary["packets"], summary["kernel_dropped"]
+    return {**sent, "seen": seen, "dropped": dropped, "ok": dropped == 0 and seen >= sent["sent"] and not sent["failed"],
+            "early_verdicts": summary["early_verdicts"], "final_verdicts": summary["final_verdicts"],
+            "latency_ms_median": summary["early_latency_ms_median"], "latency_ms_p90": summary["early_latency_ms_p90"]}
+
+
+def trial_nfstream(veth: Veth, capture: Path, mbps: float, seconds: float, work: Path, buffer: int) -> dict:
+    script, out = work / "nfstream_live.py", work / "nfstream.log"
+    script.write_text(NFSTREAM_SCRIPT)
+    out.unlink(missing_ok=True)
+    cmd = veth.exec(veth.rx_ns, ["taskset", "-c", "0", sys.executable, str(script), veth.rx_if, str(buffer)])
+    with open(out, "w") as logf:
+        proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        _wait_line(out, "packets_processed", proc, 120)  # the first performance report: the meter is capturing
+        sent = replay(veth, capture, mbps, seconds)
+        time.sleep(2.5)  # at least two more reports after the last packet
+        os.kill(proc.pid, signal.SIGINT)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    reports = [json.loads(line) for line in out.read_text().splitlines() if line.startswith('{"flows_expired"')]
+    if not reports:
+        raise RuntimeError(f"NFStream printed no performance report: {out.read_text()[-800:]}")
+    last = reports[-1]
+    seen = last["packets_processed"] + last["packets_ignored"]
+    dropped = last["packets_dropped_filtered_by_kernel"]
+    return {**sent, "seen": seen, "dropped": dropped, "ok": dropped == 0 and seen >= sent["sent"] and not sent["failed"]}
+
+
+def search(name, run, rates, log) -> list[dict]:
+    results = []
+    for mbps in rates:
+        result = run(mbps)
+        result["requested_mbps"] = mbps
+        results.append(result)
+        log(f"{name:9} requested {mbps:6} Mbit/s: sent {result['sent']} at {result['mbps']:.0f} Mbit/s "
+            f"{result['pps']:.0f} pps, seen {result['seen']}, kernel drops {result['dropped']}"
+            + (f", early-verdict latency median {result['latency_ms_median']} ms" if "latency_ms_median" in result else "")
+            + ("" if result["ok"] else "  <- loss"))
+        if not result["ok"]:
+            break
+        if result["mbps"] < 0.9 * mbps:
+            log(f"{name:9} tcpreplay reached only {result['mbps']:.0f} of {mbps} Mbit/s: the sender is the limit")
+            break
+    return results
+
+
+def best(results):
+    ok = [r for r in results if r["ok"]]
+    return max(ok, key=lambda r: r["pps"]) if ok else None
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--capture", type=Path, default=Path(tempfile.gettempdir()) / "vpndetect-live-mix.pcap")
+    parser.add_argument("--packets", type=int, default=500_000, help="size of the capture built when missing")
+    parser.add_argument("--rates", default=",".join(map(str, DEFAULT_RATES)), help="Mbit/s, ascending")
+    parser.add_argument("--seconds", type=float, default=8.0, help="replay time per trial")
+    parser.add_argument("--tools", default="vpndetect,nfstream")
+    parser.add_argument("--early-packets", type=int, default=10)
+    parser.add_argument("--json", type=Path, default=None, help="write every trial here")
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        raise SystemExit("live_bench needs root (namespaces, AF_PACKET)")
+    if not args.capture.exists():
+        sh([sys.executable, str(ROOT / "bench" / "make_capture.py"), "--packets", str(args.packets), "-o",
+            str(args.capture), str(ROOT / "pcaps" / "demo"), str(ROOT / "pcaps" / "lab")], cwd=ROOT)
+    rates = [float(r) for r in args.rates.split(",")]
+    tools = args.tools.split(",")
+    log = lambda m: print(m, flush=True)  # noqa: E731
+    size = args.capture.stat().st_size
+    log(f"capture {args.capture}: {size / 1e6:.0f} MB; {args.seconds:.0f} s per trial; sniffers on core 0, "
+        f"tcpreplay on core 1")
+    report = {}
+    with tempfile.TemporaryDirectory(prefix="live-bench-") as tmp, Veth() as veth:
+        work = Path(tmp)
+        os.chmod(work, 0o755)
+        if "vpndetect" in tools:
+            report["vpndetect"] = search("vpndetect", lambda r: trial_vpndetect(
+                veth, args.capture, r, args.seconds, work, args.early_packets), rates, log)
+        if "nfstream" in tools:
+            report["nfstream"] = search("nfstream", lambda r: trial_nfstream(
+                veth, args.capture, r, args.seconds, work, 64 << 20), rates, log)
+    log("")
+    log(f"{'tool':10} {'zero-drop packets/s':>20} {'Mbit/s':>8}   first loss at")
+    for name, results in report.items():
+        b = best(results)
+        loss = next((r for r in results if not r["ok"]), None)
+        cell = f"{b['pps']:20.0f} {b['mbps']:8.0f}" if b else f"{'none':>20} {'':8}"
+        lost = (f"{loss['mbps']:.0f} Mbit/s ({loss['dropped']} dropped, {loss['sent'] - loss['seen']} unseen)"
+                if loss else "none up to the sender's limit")
+        extra = (f"; early-verdict latency median {b['latency_ms_median']} ms, p90 {b['latency_ms_p90']} ms"
+                 if b and "latency_ms_median" in b else "")
+        log(f"{name:10} {cell}   {lost}{extra}")
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
