@@ -118,8 +118,6 @@ def _bytes_block() -> list[Feature]:
                     f"share of bytes 0x20-0x7e in the {who}'s first payload"),
             Feature(f"{d}_first_payload_ascii_share", "float32", "ratio", direction,
                     f"share of bytes below 0x80 in the {who}'s first payload"),
-            Feature(f"{d}_prefix_entropy", "float32", "bits/byte", direction,
-                    f"Shannon entropy of the {who}'s stream prefix (first 2048/1024 bytes in order)"),
         ]
     out += [
         Feature("fe_ex1_popcount", "int8", "flag", "src2dst",

@@ -18,7 +18,7 @@ pytest.importorskip("scapy")
 
 from features import extract_features, feature_matrix  # noqa: E402
 from features.extract import bytestats  # noqa: E402
-from features.extract.traffic import hist_quantiles  # noqa: E402
+from features.extract._readout import _hist_stats  # noqa: E402
 from features.flows import FLOW_COLUMNS  # noqa: E402
 from features.schema import (COMPUTED_COLUMNS, FEATURE_SCHEMA, FEATURE_SCHEMA_VERSION, MODEL_FEATURES,  # noqa: E402
                              schema_frame)
@@ -99,10 +99,13 @@ def test_histogram_quantiles_stay_within_a_bin():
     values = rng.integers(1, 1500, 1000)
     hist = np.zeros((1, 48), np.int64)
     np.add.at(hist[0], np.minimum((np.log2(values) * 3).astype(int), 47), 1)
-    for q in (0.1, 0.5, 0.9):
-        estimate = hist_quantiles(hist, q, 3.0, 0.0, np.array([values.min()]), np.array([values.max()]))[0]
-        exact = np.quantile(values, q)
-        assert abs(math.log2(estimate / exact)) <= 1 / 3
+    out = np.zeros((1, 9))
+    _hist_stats(out, 0, 0, len(values), float(values.sum()), float((values.astype(float) ** 2).sum()),
+                values.min(), values.max(), hist[0], hist[0], 0, 3.0, 0.0, 1.0)
+    assert out[0, 0] == values.min() and out[0, 1] == values.max() and out[0, 2] == pytest.approx(values.mean())
+    assert out[0, 3] == pytest.approx(values.std())
+    for i, q in enumerate((0.10, 0.25, 0.50, 0.75, 0.90)):
+        assert abs(math.log2(out[0, 4 + i] / np.quantile(values, q))) <= 1 / 3
 
 
 # -- entropy and the fully-encrypted tests, against values computed by hand --------------------------------

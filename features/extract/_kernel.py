@@ -1,7 +1,8 @@
 """Compiled per-batch update of the feature state: one pass over a batch, scattering into per-flow rows.
 
-Every per-flow quantity lives in a row of numpy arrays (see `FeatureState`). The kernel is called once per
-batch; it resets a row when its flow's first packet (ordinal 0) arrives, so rows need no clearing at expiry.
+Every per-flow quantity lives in a row of numpy arrays (see `FeatureState`); `row_of` maps a flow-table row
+to its feature row. The kernel is called once per batch; it takes a free feature row and resets it when a
+flow's first packet (ordinal 0) arrives, so rows need no clearing at expiry.
 """
 
 from __future__ import annotations
@@ -113,29 +114,36 @@ def _append_prefix(s, d, proto, seq, first, data, off, cap, length, I, prefix):
     elif have > 0:
         return
     n = min(cap, room)
-    for j in range(n):
-        prefix[s, have + j] = data[off + j]
+    prefix[s, have:have + n] = data[off:off + n]
     I[s, PREFIX_LEN + d] = have + n
 
 
 @nb.njit(cache=True)
 def update(slot, direction, ordinal, ts, proto, sport, dport, tcp_flags, pl_off, pl_len, pl_cap, l4_off, wirelen, data,
-           I, F, size_hist, iat_hist, rec_ts, rec_payload, rec_wire, rec_dir, rec_flags,
+           row_of, free, free_top, I, F, size_hist, iat_hist, rec_ts, rec_payload, rec_wire, rec_dir, rec_flags,
            seq_len, seq_dir, seq_ts, seq_cap, heads, prefix0, prefix1, opcodes):
     n_rec = rec_ts.shape[1]
     n_seq = seq_len.shape[1]
     n_heads, head_bytes = heads.shape[1], heads.shape[2]
     for i in range(len(slot)):
-        s = slot[i]
-        if s < 0:
+        if slot[i] < 0:
             continue
         d = direction[i]
         t = ts[i]
         p = proto[i]
         o = ordinal[i]
+        # Feature rows are handed out per flow (the caller made sure enough are free), not per table row:
+        # the table keeps a batch's worth of spare rows, and 6.5 KB each would be most of the memory.
         if o == 0:
+            free_top[0] -= 1
+            s = free[free_top[0]]
+            row_of[slot[i]] = s
             _reset(s, I, F, size_hist, iat_hist, opcodes, p, t)
             I[s, RESPONDER_PORT] = dport[i] if d == 0 else sport[i]
+        else:
+            s = row_of[slot[i]]
+            if s < 0:
+                continue
         flags = tcp_flags[i] if p == _TCP else 0
         length = pl_len[i]
         I[s, PKTS + d] += 1
@@ -207,8 +215,8 @@ def update(slot, direction, ordinal, ts, proto, sport, dport, tcp_flags, pl_off,
             seq_ts[s, k_pl] = t
             seq_cap[s, k_pl] = cap
             if k_pl < n_heads:
-                for j in range(min(cap, head_bytes)):
-                    heads[s, k_pl, j] = data[off + j]
+                held = min(cap, head_bytes)
+                heads[s, k_pl, :held] = data[off:off + held]
 
         # OpenVPN opcode position: byte 0 over UDP, byte 2 after the length prefix over TCP.
         if k_pl < OPCODE_PACKETS:

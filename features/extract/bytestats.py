@@ -12,62 +12,65 @@ import numpy as np
 from features.extract import _kernel as k
 from features.schema import SEQUENCE_HEADS
 
-POPCOUNT = np.array([bin(i).count("1") for i in range(256)], np.float64)
-PRINTABLE = np.zeros(256, bool)
-PRINTABLE[0x20:0x7F] = True
 HTTP_METHODS = (b"GET ", b"POST ", b"PUT ", b"HEAD ", b"DELETE ", b"OPTIONS ", b"CONNECT ", b"PATCH ", b"TRACE ")
 
 
-def valid_mask(lengths, width):
-    return np.arange(width) < np.asarray(lengths)[:, None]
-
-
-def entropy(data, lengths):
-    """Shannon entropy in bits per byte of data[i, :lengths[i]] for each row (NaN for empty rows)."""
-    m, width = data.shape
-    lengths = np.minimum(lengths, width)
-    mask = valid_mask(lengths, width)
-    codes = (np.arange(m)[:, None] * 256 + data)[mask]
-    counts = np.bincount(codes, minlength=m * 256).reshape(m, 256).astype(np.float64)
-    n = lengths.astype(np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        p = counts / n[:, None]
-        h = -np.where(counts > 0, p * np.log2(np.where(counts > 0, p, 1)), 0).sum(1)
-    return np.where(lengths > 0, h + 0.0, np.nan)
+_POPCOUNT = np.array([bin(i).count("1") for i in range(256)], np.int64)
 
 
 @nb.njit(cache=True)
-def _longest_runs(flags, lengths):
-    out = np.zeros(len(lengths), np.int64)
+def _profiles(data, lengths, entropy, popcount, printable, ascii_, longest, first6):
+    """One pass over each row's bytes: entropy, set bits, printable and ASCII counts, longest printable run."""
+    counts = np.zeros(256, np.int64)
     for r in range(len(lengths)):
-        run = best = 0
-        for j in range(lengths[r]):
-            if flags[r, j]:
+        n = min(lengths[r], data.shape[1])
+        bits = printable_n = ascii_n = run = best = 0
+        for j in range(n):
+            b = data[r, j]
+            counts[b] += 1
+            bits += _POPCOUNT[b]
+            if 0x20 <= b < 0x7F:
+                printable_n += 1
                 run += 1
                 if run > best:
                     best = run
             else:
                 run = 0
-        out[r] = best
-    return out
+            if b < 0x80:
+                ascii_n += 1
+        h = 0.0
+        for j in range(n):          # visit each distinct byte once and leave the counts zeroed
+            c = counts[data[r, j]]
+            if c:
+                p = c / n
+                h -= p * np.log2(p)
+                counts[data[r, j]] = 0
+        entropy[r] = h if n else np.nan
+        popcount[r] = bits / n if n else np.nan
+        printable[r] = printable_n / n if n else np.nan
+        ascii_[r] = ascii_n / n if n else np.nan
+        longest[r] = best
+        first6[r] = n >= 6
+        for j in range(min(n, 6)):
+            if not 0x20 <= data[r, j] < 0x7F:
+                first6[r] = False
 
 
 def byte_profile(data, lengths) -> dict:
-    """Per row: entropy, set bits per byte, printable and ASCII shares, longest printable run."""
-    lengths = np.minimum(np.asarray(lengths, np.int64), data.shape[1])
-    mask = valid_mask(lengths, data.shape[1])
-    n = np.where(lengths > 0, lengths, 1).astype(np.float64)
-    printable = PRINTABLE[data] & mask
-    has = lengths > 0
-    nan = np.nan
-    return {
-        "entropy": entropy(data, lengths),
-        "popcount": np.where(has, (POPCOUNT[data] * mask).sum(1) / n, nan),
-        "printable_share": np.where(has, printable.sum(1) / n, nan),
-        "ascii_share": np.where(has, ((data < 0x80) & mask).sum(1) / n, nan),
-        "longest_printable_run": _longest_runs(printable, lengths),
-        "printable": printable,
-    }
+    """Per row of data[i, :lengths[i]]: entropy (bits/byte, NaN if empty), set bits per byte, printable and
+    ASCII shares, longest printable run, whether the first 6 bytes are printable."""
+    m = len(data)
+    out = {name: np.empty(m) for name in ("entropy", "popcount", "printable_share", "ascii_share")}
+    out["longest_printable_run"] = np.zeros(m, np.int64)
+    out["first6_printable"] = np.zeros(m, np.bool_)
+    _profiles(data, np.asarray(lengths, np.int64), out["entropy"], out["popcount"], out["printable_share"],
+              out["ascii_share"], out["longest_printable_run"], out["first6_printable"])
+    return out
+
+
+def entropy(data, lengths):
+    """Shannon entropy in bits per byte of data[i, :lengths[i]] for each row (NaN for empty rows)."""
+    return byte_profile(data, lengths)["entropy"]
 
 
 def starts_like_tls_or_http(data, lengths):
@@ -85,7 +88,7 @@ def fully_encrypted_tests(data, lengths, profile) -> dict:
     has = lengths > 0
     pop = profile["popcount"]
     ex1 = has & ((pop <= 3.4) | (pop >= 4.6))
-    ex2 = has & (lengths >= 6) & profile["printable"][:, :6].all(1) if data.shape[1] >= 6 else np.zeros(len(data), bool)
+    ex2 = has & profile["first6_printable"]
     ex3 = has & (profile["printable_share"] > 0.5)
     ex4 = has & (profile["longest_printable_run"] > 20)
     ex5 = has & starts_like_tls_or_http(data, lengths)
@@ -112,8 +115,6 @@ def columns(rows) -> dict:
         out[f"{name}_first_payload_popcount"] = profile["popcount"]
         out[f"{name}_first_payload_printable_share"] = profile["printable_share"]
         out[f"{name}_first_payload_ascii_share"] = profile["ascii_share"]
-        prefix, held = rows.prefix(d)
-        out[f"{name}_prefix_entropy"] = entropy(prefix, held)
         if d == 0:
             out.update(fully_encrypted_tests(data, lengths, profile))
     heads = rows.heads[:, :SEQUENCE_HEADS]

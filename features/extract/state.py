@@ -1,6 +1,6 @@
 """Per-flow feature state: numpy rows updated by the compiled kernel, gathered when flows end.
 
-Memory per flow row with the defaults (about 6.5 KB): 56 counters, 10 running sums, 5 log histograms of
+Memory per open flow with the defaults (about 6.5 KB), plus 8 bytes per flow-table row: 56 counters, 10 running sums, 5 log histograms of
 48 bins, records of the first 32 packets, the first 32 payload packets with 64-byte heads of the first 16,
 a 2048-byte client stream prefix (enough for a ClientHello, an HTTP request line, a DNS query) and a
 1024-byte server prefix (ServerHello and, for TLS 1.2, the start of the certificate).
@@ -87,15 +87,38 @@ class FlowRows:
         return (self.prefix0 if direction == 0 else self.prefix1), self.I[:, k.PREFIX_LEN + direction]
 
 
-class FeatureState:
-    """Arrays with one row per flow-table row, grown with the table."""
+class RowsSubset(FlowRows):
+    """Some of the flows of a FlowRows, each array gathered on first use (signatures read few of them)."""
 
-    def __init__(self, layout: StateLayout | None = None):
+    def __init__(self, parent: FlowRows, index: np.ndarray):
+        self.__dict__["_parent"] = parent
+        self.__dict__["_index"] = index
+
+    def __getattr__(self, name):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        value = getattr(self._parent, name)[self._index]
+        self.__dict__[name] = value
+        return value
+
+
+class FeatureState:
+    """Arrays with one row per open flow, and the map from flow-table rows to them.
+
+    The flow table keeps a batch's worth of spare rows, so sizing these arrays like the table would cost
+    gigabytes; instead a feature row is taken when a flow starts and given back when it ends.
+    """
+
+    def __init__(self, layout: StateLayout | None = None, initial_rows: int = 4096):
         self.layout = layout or StateLayout()
         self.capacity = 0
         self._shapes = self._row_shapes()
         for name in self._shapes:
             setattr(self, name, None)
+        self.row_of = np.full(0, -1, np.int64)
+        self.free = np.zeros(0, np.int64)
+        self.free_top = np.zeros(1, np.int64)
+        self._grow(initial_rows)
 
     def _row_shapes(self):
         L = self.layout
@@ -115,24 +138,45 @@ class FeatureState:
     def bytes_per_row(self) -> int:
         return sum(int(np.prod(shape)) * np.dtype(dtype).itemsize for shape, dtype in self._shapes.values())
 
-    def ensure(self, capacity: int):
-        if capacity <= self.capacity:
-            return
+    def table_capacity(self, capacity: int):
+        """The flow table now has `capacity` rows."""
+        if capacity > len(self.row_of):
+            self.row_of = np.concatenate([self.row_of, np.full(capacity - len(self.row_of), -1, np.int64)])
+
+    def _grow(self, capacity: int):
+        old_capacity = self.capacity
         for name, (shape, dtype) in self._shapes.items():
             new = np.zeros((capacity,) + shape, dtype)
             old = getattr(self, name)
             if old is not None:
                 new[:len(old)] = old
             setattr(self, name, new)
+        top = int(self.free_top[0])
+        added = np.arange(capacity - 1, old_capacity - 1, -1, dtype=np.int64)
+        free = np.zeros(capacity, np.int64)
+        free[:top] = self.free[:top]
+        free[top:top + len(added)] = added
+        self.free = free
+        self.free_top[0] = top + len(added)
         self.capacity = capacity
 
     def update(self, batch, decoded, slot, direction, ordinal):
+        starting = int(np.count_nonzero((ordinal == 0) & (slot >= 0)))
+        if starting > self.free_top[0]:
+            self._grow(max(2 * self.capacity, self.capacity - int(self.free_top[0]) + starting))
         d = decoded
-        k.update(slot, direction, ordinal, batch.ts_ns, d.protocol, d.sport, d.dport, d.tcp_flags, d.payload_offset, d.payload_length,
-                 d.payload_captured, d.l4_offset, batch.wirelen, batch.data,
-                 self.I, self.F, self.size_hist, self.iat_hist, self.rec_ts, self.rec_payload, self.rec_wire,
+        k.update(slot, direction, ordinal, batch.ts_ns, d.protocol, d.sport, d.dport, d.tcp_flags, d.payload_offset,
+                 d.payload_length, d.payload_captured, d.l4_offset, batch.wirelen, batch.data,
+                 self.row_of, self.free, self.free_top, self.I, self.F, self.size_hist, self.iat_hist, self.rec_ts, self.rec_payload, self.rec_wire,
                  self.rec_dir, self.rec_flags, self.seq_len, self.seq_dir, self.seq_ts, self.seq_cap, self.heads,
                  self.prefix0, self.prefix1, self.opcodes)
 
-    def gather(self, slots: np.ndarray) -> FlowRows:
-        return FlowRows(**{f.name: getattr(self, f.name)[slots] for f in fields(FlowRows)})
+    def release(self, slots: np.ndarray) -> FlowRows:
+        """The state of the flows in these table rows, which ended; their feature rows become free."""
+        rows = self.row_of[slots]
+        gathered = FlowRows(**{f.name: getattr(self, f.name)[rows] for f in fields(FlowRows)})
+        top = int(self.free_top[0])
+        self.free[top:top + len(rows)] = rows
+        self.free_top[0] = top + len(rows)
+        self.row_of[slots] = -1
+        return gathered

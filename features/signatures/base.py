@@ -17,6 +17,7 @@ from typing import Callable
 import numpy as np
 
 from features.extract import _kernel as k
+from features.extract.state import RowsSubset
 
 TCP, UDP = 6, 17
 FIRES = 0.5
@@ -56,20 +57,44 @@ class SignatureView:
         self.head_len = rows.head_lengths()
         self.n_heads = self.heads.shape[1]
         self._rows = np.arange(self.m)
+        self._cache = {}
+        self._index_ids = set()
+
+    def restricted(self, mask: np.ndarray) -> "SignatureView":
+        """The same view over only the flows in `mask`: signatures check cheap candidates first and run
+        their full tests on those alone."""
+        return SignatureView(RowsSubset(self.rows, np.flatnonzero(mask)), _LazyColumns(self.columns, mask))
+
+    def _memo(self, key, make):
+        # Signatures ask for the same packets (first from each side, ...): compute each once per view.
+        value = self._cache.get(key)
+        if value is None:
+            value = self._cache[key] = make()
+        return value
 
     # -- locating packets ----------------------------------------------------------------------------
 
     def index(self, direction: int, nth: int = 0) -> np.ndarray:
         """Sequence position of each flow's nth payload packet from `direction` (0 initiator), -1 if none."""
+        key = ("index", direction, nth)
+        if key not in self._cache:
+            self._index_ids.add(id(self._memo(key, lambda: self._index(direction, nth))))
+        return self._cache[key]
+
+    def _index(self, direction, nth):
         hit = self.seq_dir == direction
-        count = np.cumsum(hit, axis=1)
-        found = hit & (count == nth + 1)
+        found = hit & (self._memo(("count", direction), lambda: np.cumsum(hit, axis=1)) == nth + 1)
         return np.where(found.any(1), found.argmax(1), -1)
 
     def head(self, idx: np.ndarray) -> np.ndarray:
         """(m, head_bytes) first bytes of the packet at each flow's `idx` (zeros where idx < 0 or past the heads)."""
+        if id(idx) in self._index_ids:       # a memoised index array: its id cannot be reused
+            return self._memo(("head", id(idx)), lambda: self._head(idx))
+        return self._head(idx)
+
+    def _head(self, idx):
         ok = (idx >= 0) & (idx < self.n_heads)
-        out = self.heads[self._rows, np.clip(idx, 0, self.n_heads - 1)].copy()
+        out = self.heads[self._rows, np.clip(idx, 0, self.n_heads - 1)]
         out[~ok] = 0
         return out
 
@@ -80,8 +105,7 @@ class SignatureView:
 
     def size(self, idx: np.ndarray) -> np.ndarray:
         """Payload size of the packet at idx (0 where none)."""
-        ok = idx >= 0
-        return np.where(ok, self.seq_len[self._rows, np.clip(idx, 0, self.seq_len.shape[1] - 1)], 0)
+        return np.where(idx >= 0, self.seq_len[self._rows, np.clip(idx, 0, self.seq_len.shape[1] - 1)], 0)
 
     def prefix(self, direction: int):
         return self.rows.prefix(direction)
@@ -109,7 +133,36 @@ class SignatureView:
         return self.rows.opcodes
 
 
+class _LazyColumns(dict):
+    """Feature columns restricted to some flows, each sliced on first use."""
+
+    def __init__(self, columns: dict, mask: np.ndarray):
+        super().__init__()
+        self._columns, self._mask = columns, mask
+
+    def __missing__(self, name):
+        value = self[name] = np.asarray(self._columns[name])[self._mask]
+        return value
+
+
 # -- byte helpers over (m, width) arrays ----------------------------------------------------------------
+
+def on_candidates(view: SignatureView, candidates: np.ndarray, detect, **defaults) -> Detection:
+    """Run `detect` on the candidate flows only and spread its result back over the whole view; extra
+    feature columns take `defaults` (name -> value) on the other flows."""
+    if not candidates.any():
+        return Detection(np.zeros(view.m), {}, {n: np.full(view.m, v) for n, v in defaults.items()})
+    where = np.flatnonzero(candidates)
+    part = detect(view.restricted(candidates))
+    score = np.zeros(view.m)
+    score[where] = part.score
+    features = {}
+    for name, values in part.features.items():
+        full = np.full(view.m, defaults.get(name, 0), dtype=np.asarray(values).dtype)
+        full[where] = values
+        features[name] = full
+    return Detection(score, {int(where[r]): text for r, text in part.evidence.items()}, features)
+
 
 def u8(data, pos):
     return data[:, pos].astype(np.int64)

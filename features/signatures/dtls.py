@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from features.signatures.base import UDP, Detection, Signature, SignatureView, u16, u8
+from features.signatures.base import UDP, Detection, Signature, SignatureView, on_candidates, u16, u8
 
 VERSIONS = (0xFEFF, 0xFEFD, 0xFEFC)
 
 
-def detect(view: SignatureView) -> Detection:
+def _detect(view: SignatureView) -> Detection:
     i0, r0 = view.index(0), view.index(1)
     hi, hr = view.head(i0), view.head(r0)
     hello = (view.proto == UDP) & (i0 == 0) & (u8(hi, 0) == 22) & np.isin(u16(hi, 1), VERSIONS) & (u8(hi, 13) == 1) \
@@ -19,6 +19,11 @@ def detect(view: SignatureView) -> Detection:
     fires = hello & answer
     evidence = {r: f"dtls: ClientHello version 0x{u16(hi, 1)[r]:04x} answered" for r in np.flatnonzero(fires)}
     return Detection(np.where(fires, 1.0, np.where(hello, 0.4, 0.0)), evidence)
+
+
+def detect(view: SignatureView) -> Detection:
+    h0 = view.head(view.index(0))
+    return on_candidates(view, (view.proto == UDP) & (h0[:, 0] == 22), _detect)
 
 
 SIGNATURE = Signature(name="dtls", title="DTLS", kind="protocol", detect=detect, ports=(),

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from features.signatures.base import UDP, Detection, Signature, SignatureView, same_bytes, u32, u8
+from features.signatures.base import UDP, Detection, Signature, SignatureView, on_candidates, same_bytes, u32, u8
 
 ESP, AH = 50, 51
 IKE_VERSIONS = {0x10: "ikev1", 0x20: "ikev2"}
@@ -46,7 +46,7 @@ def _esp_run(view, direction, offset, packets=3):
     return ok, first
 
 
-def detect(view: SignatureView) -> Detection:
+def _detect(view: SignatureView) -> Detection:
     i0, r0 = view.index(0), view.index(1)
     hi, hr = view.head(i0), view.head(r0)
     udp = view.proto == UDP
@@ -79,6 +79,16 @@ def detect(view: SignatureView) -> Detection:
             detail = f", SPI 0x{spi[r]:08x} with sequence counting" if run[r] else ""
             evidence[r] = f"ipsec: IP protocol {proto} ({name}){detail}"
     return Detection(score, evidence, {"ike_linked": ike.astype(np.int8)})
+
+
+def detect(view: SignatureView) -> Detection:
+    h0 = view.head(view.index(0))
+    versions = list(IKE_VERSIONS)
+    udp = view.proto == UDP
+    ike = np.isin(h0[:, 17], versions) | np.isin(h0[:, 21], versions)
+    esp = (view.payload_packets >= 3).all(1)
+    candidates = (udp & (ike | esp)) | np.isin(view.proto, (ESP, AH))
+    return on_candidates(view, candidates, _detect, ike_linked=0)
 
 
 SIGNATURE = Signature(

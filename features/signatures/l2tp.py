@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from features.signatures.base import UDP, Detection, Signature, SignatureView, u16, u32, u8
+from features.signatures.base import UDP, Detection, Signature, SignatureView, on_candidates, u16, u32, u8
 
 L2TP_IP = 115
 SCCRQ, SCCRP = 1, 2
@@ -23,7 +23,7 @@ def _control(head, size, held, offset, message):
     return ok, version
 
 
-def detect(view: SignatureView) -> Detection:
+def _detect(view: SignatureView) -> Detection:
     i0, r0 = view.index(0), view.index(1)
     hi, hr = view.head(i0), view.head(r0)
     score = np.zeros(view.m)
@@ -41,6 +41,12 @@ def detect(view: SignatureView) -> Detection:
             evidence[r] = (f"l2tp: v{version[r]} SCCRQ {view.size(i0)[r]} B / SCCRP {view.size(r0)[r]} B"
                            f"{' over IP protocol 115' if offset else ''}")
     return Detection(score, evidence)
+
+
+def detect(view: SignatureView) -> Detection:
+    h0 = view.head(view.index(0))
+    candidates = ((view.proto == UDP) & ((h0[:, 0] & 0xC8) == 0xC8)) | ((view.proto == L2TP_IP) & ((h0[:, 4] & 0xC8) == 0xC8))
+    return on_candidates(view, candidates, _detect)
 
 
 SIGNATURE = Signature(

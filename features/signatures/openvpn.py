@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from features.extract import _kernel as k
-from features.signatures.base import TCP, UDP, Detection, Signature, SignatureView, u16
+from features.signatures.base import TCP, UDP, Detection, Signature, SignatureView, on_candidates, u16
 
 CLIENT_RESETS = (7, 10)        # P_CONTROL_HARD_RESET_CLIENT_V2, _V3 (tls-crypt-v2)
 SERVER_RESET = 8               # P_CONTROL_HARD_RESET_SERVER_V2
@@ -40,15 +40,30 @@ def _ack_bins(view):
     many packets of that size fall in each 10-packet bin."""
     sizes = view.seq_len[:, :30]
     small = (sizes > 0) & (sizes <= 128)
-    counts = np.zeros((view.m, 129), np.int64)
-    rows = np.broadcast_to(np.arange(view.m)[:, None], sizes.shape)
-    np.add.at(counts, (rows[small], sizes[small]), 1)
+    codes = (np.arange(view.m)[:, None] * 129 + sizes)[small]
+    counts = np.bincount(codes, minlength=view.m * 129).reshape(view.m, 129)
     ack_size = counts.argmax(1)
     is_ack = small & (sizes == ack_size[:, None])
     return [is_ack[:, b * 10:(b + 1) * 10].sum(1) for b in range(3)]
 
 
+def _statistics(view):
+    distinct = (view.opcodes > 0).sum(1)
+    bins = _ack_bins(view)
+    return {"ovpn_opcode_distinct": distinct, "ovpn_resets_late": view.rows.I[:, k.RESETS_LATE],
+            "ovpn_ack_bin0": bins[0], "ovpn_ack_bin1": bins[1], "ovpn_ack_bin2": bins[2]}
+
+
 def detect(view: SignatureView) -> Detection:
+    h0 = view.head(view.index(0))
+    resets = (0x38, 0x50)          # opcode 7 or 10, key id 0
+    candidates = ((view.proto == UDP) & np.isin(h0[:, 0], resets)) | ((view.proto == TCP) & np.isin(h0[:, 2], resets))
+    detection = on_candidates(view, candidates, _handshake)
+    detection.features.update(_statistics(view))
+    return detection
+
+
+def _handshake(view: SignatureView) -> Detection:
     score = np.zeros(view.m)
     evidence = {}
     c0, s0 = view.index(0), view.index(1)
@@ -59,7 +74,8 @@ def detect(view: SignatureView) -> Detection:
         client_reset = on & ok_c & np.isin(op_c, CLIENT_RESETS) & (key_c == 0) & (c0 == 0)
         server_reset = ok_s & (op_s == SERVER_RESET) & (key_s == 0)
         exchange = client_reset & server_reset
-        echo = np.where(exchange, _echo_offset(hs, hc, offset), -1)
+        echo = np.full(view.m, -1)
+        echo[exchange] = _echo_offset(hs[exchange], hc[exchange], offset)
         # Later client control packets keep the client's session id.
         consistent = np.zeros(view.m, np.int64)
         for j in range(1, 4):
@@ -80,12 +96,7 @@ def detect(view: SignatureView) -> Detection:
             evidence[r] = (f"openvpn/{name}: client hard reset opcode {op_c[r]} ({view.size(c0)[r]} B) / server hard "
                            f"reset ({view.size(s0)[r]} B), {mode}, session id kept in {consistent[r]} later client "
                            "control packets")
-    opcodes = view.opcodes
-    distinct = (opcodes > 0).sum(1)
-    bins = _ack_bins(view)
-    features = {"ovpn_opcode_distinct": distinct, "ovpn_resets_late": view.rows.I[:, k.RESETS_LATE],
-                "ovpn_ack_bin0": bins[0], "ovpn_ack_bin1": bins[1], "ovpn_ack_bin2": bins[2]}
-    return Detection(score, evidence, features)
+    return Detection(score, evidence)
 
 
 SIGNATURE = Signature(

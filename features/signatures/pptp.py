@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from features.signatures.base import TCP, Detection, Signature, SignatureView, u16, u32, u8
+from features.signatures.base import TCP, Detection, Signature, SignatureView, on_candidates, u16, u32, u8
 
 MAGIC = 0x1A2B3C4D
 GRE = 47
@@ -17,7 +17,7 @@ def _control(head, size, held, control_type):
             & (u16(head, 8) == control_type))
 
 
-def detect(view: SignatureView) -> Detection:
+def _detect(view: SignatureView) -> Detection:
     i0, r0 = view.index(0), view.index(1)
     hi, hr = view.head(i0), view.head(r0)
     request = (view.proto == TCP) & (i0 == 0) & _control(hi, view.size(i0), view.held(i0), 1)
@@ -33,6 +33,12 @@ def detect(view: SignatureView) -> Detection:
     for r in np.flatnonzero(gre):
         evidence[r] = "pptp: enhanced GRE (version 1, key present) carrying PPP (0x880B)"
     return Detection(score, evidence)
+
+
+def detect(view: SignatureView) -> Detection:
+    h0 = view.head(view.index(0))
+    candidates = ((view.proto == TCP) & (u32(h0, 4) == MAGIC)) | (view.proto == GRE)
+    return on_candidates(view, candidates, _detect)
 
 
 SIGNATURE = Signature(

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from features.signatures.base import UDP, Detection, Signature, SignatureView, u32, u8
+from features.signatures.base import UDP, Detection, Signature, SignatureView, on_candidates, u32, u8
 
 VERSIONS = (0x00000001, 0x6B3343CF)
 
 
-def detect(view: SignatureView) -> Detection:
+def _detect(view: SignatureView) -> Detection:
     i0, r0 = view.index(0), view.index(1)
     hi, hr = view.head(i0), view.head(r0)
     version = u32(hi, 1)
@@ -21,6 +21,11 @@ def detect(view: SignatureView) -> Detection:
     fires = initial & answer
     evidence = {r: f"quic: Initial {view.size(i0)[r]} B, version 0x{version[r]:08x}, answered" for r in np.flatnonzero(fires)}
     return Detection(np.where(fires, 1.0, np.where(initial, 0.4, 0.0)), evidence)
+
+
+def detect(view: SignatureView) -> Detection:
+    h0 = view.head(view.index(0))
+    return on_candidates(view, (view.proto == UDP) & ((h0[:, 0] & 0xC0) == 0xC0), _detect)
 
 
 SIGNATURE = Signature(name="quic", title="QUIC", kind="protocol", detect=detect, ports=(("udp", 443),),

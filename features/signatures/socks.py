@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from features.signatures.base import TCP, Detection, Signature, SignatureView, u8
+from features.signatures.base import TCP, Detection, Signature, SignatureView, on_candidates, u8
 
 ATYP = {1: "IPv4", 3: "domain", 4: "IPv6"}
 
 
-def detect(view: SignatureView) -> Detection:
+def _detect(view: SignatureView) -> Detection:
     tcp = view.proto == TCP
     i0, r0 = view.index(0), view.index(1)
     hi, hr = view.head(i0), view.head(r0)
@@ -39,6 +39,11 @@ def detect(view: SignatureView) -> Detection:
     for r in np.flatnonzero(socks4):
         evidence[r] = f"socks4: command {hi[r, 1]} request {c_size[r]} B, reply 0x{hr[r, 1]:02x}"
     return Detection(score, evidence)
+
+
+def detect(view: SignatureView) -> Detection:
+    h0 = view.head(view.index(0))
+    return on_candidates(view, (view.proto == TCP) & np.isin(h0[:, 0], (4, 5)), _detect)
 
 
 SIGNATURE = Signature(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from features.signatures.base import TCP, Detection, Signature, SignatureView
+from features.signatures.base import TCP, Detection, Signature, SignatureView, on_candidates
 
 CLIENT_HELLO = (400, 2600)     # inner ClientHello + outer record and proxy framing overhead
 SERVER_FLIGHT = 700            # ServerHello..Finished with a certificate chain
@@ -33,7 +33,7 @@ def shape_score(view: SignatureView):
     return best, where, sizes
 
 
-def detect(view: SignatureView) -> Detection:
+def _detect(view: SignatureView) -> Detection:
     c = view.columns
     outer = (view.proto == TCP) & (c["tls_client_hello"] == 1) & (c["tls_server_hello"] == 1)
     best, where, sizes = shape_score(view)
@@ -47,6 +47,12 @@ def detect(view: SignatureView) -> Detection:
         evidence[r] = (f"tls-in-tls: after the outer handshake ({note}), client {sizes[r, j]} B / server "
                        f"{sizes[r, j + 1]} B / client {sizes[r, j + 2]} B, the shape of an inner TLS handshake")
     return Detection(np.where(fires, 0.8, score * 0.45), evidence, {"tls_in_tls_shape": np.where(outer, best, 0.0)})
+
+
+def detect(view: SignatureView) -> Detection:
+    c = view.columns
+    candidates = (view.proto == TCP) & (c["tls_client_hello"] == 1) & (c["tls_server_hello"] == 1)
+    return on_candidates(view, candidates, _detect, tls_in_tls_shape=0.0)
 
 
 SIGNATURE = Signature(

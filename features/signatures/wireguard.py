@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from features.signatures.base import UDP, Detection, Signature, SignatureView, equal, same_bytes, u32le
+from features.signatures.base import UDP, Detection, Signature, SignatureView, equal, on_candidates, same_bytes, u32le
 
 INITIATION, RESPONSE, COOKIE, TRANSPORT = 1, 2, 3, 4
 SIZES = {INITIATION: 148, RESPONSE: 92, COOKIE: 64}
@@ -37,7 +37,7 @@ def _transport_run(view: SignatureView, direction: int, packets: int = 3):
     return ok
 
 
-def detect(view: SignatureView) -> Detection:
+def _detect(view: SignatureView) -> Detection:
     udp = view.proto == UDP
     i0, r0 = view.index(0), view.index(1)
     h0, hr = view.head(i0), view.head(r0)
@@ -53,6 +53,12 @@ def detect(view: SignatureView) -> Detection:
     for r in np.flatnonzero(data_both & ~linked):
         evidence[r] = "wireguard: transport data both ways, one receiver index per direction, counters increasing"
     return Detection(score, evidence, {"wg_handshake_linked": linked.astype(np.int8)})
+
+
+def detect(view: SignatureView) -> Detection:
+    h0 = view.head(view.index(0))
+    candidates = (view.proto == UDP) & np.isin(h0[:, 0], (1, 2, 3, 4)) & (h0[:, 1:4] == 0).all(1)
+    return on_candidates(view, candidates, _detect, wg_handshake_linked=0)
 
 
 SIGNATURE = Signature(
