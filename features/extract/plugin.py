@@ -47,7 +47,8 @@ class FeaturePlugin(FlowPlugin):
 
 
 def compute_columns(rows, early_packets: int = DEFAULT_EARLY_PACKETS) -> dict:
-    """Every computed schema column for the gathered rows of ended flows, in schema order and dtype."""
+    """Every computed schema column for the gathered rows of ended flows: name -> Arrow array of the
+    schema's type, in schema order."""
     from features import tls
     from features.signatures import run_signatures
 

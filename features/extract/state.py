@@ -171,10 +171,15 @@ class FeatureState:
                  self.rec_dir, self.rec_flags, self.seq_len, self.seq_dir, self.seq_ts, self.seq_cap, self.heads,
                  self.prefix0, self.prefix1, self.opcodes)
 
+    def snapshot(self, slots: np.ndarray) -> FlowRows:
+        """A copy of the state of open flows in these table rows (live early verdicts); nothing is released."""
+        rows = self.row_of[slots]
+        return FlowRows(**{f.name: getattr(self, f.name)[rows] for f in fields(FlowRows)})
+
     def release(self, slots: np.ndarray) -> FlowRows:
         """The state of the flows in these table rows, which ended; their feature rows become free."""
+        gathered = self.snapshot(slots)
         rows = self.row_of[slots]
-        gathered = FlowRows(**{f.name: getattr(self, f.name)[rows] for f in fields(FlowRows)})
         top = int(self.free_top[0])
         self.free[top:top + len(rows)] = rows
         self.free_top[0] = top + len(rows)
