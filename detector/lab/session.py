@@ -176,6 +176,14 @@ class Session:
 
     def start_nginx(self, name: str, listens: list[str], ns: str | None = None):
         """nginx serving the session's site; `listens` are nginx `listen` arguments, e.g. '10.99.1.1:443 ssl http2'."""
+        base = self.write_nginx_conf(name, listens)
+        ns = ns or self.net.server_ns
+        proc = self.net.start(ns, ["nginx", "-c", str(base / "nginx.conf"), "-p", str(base)], name)
+        port = int(listens[0].split()[0].rsplit(":", 1)[1])
+        self.net.wait_listen(ns, port, "tcp", timeout=10, proc=proc)
+        return proc
+
+    def write_nginx_conf(self, name: str, listens: list[str]) -> Path:
         base = self.path(name)
         base.mkdir(exist_ok=True)
         for sub in ("tmp", "logs"):
@@ -207,14 +215,10 @@ http {{
 }}
 """
         (base / "nginx.conf").write_text(conf)
-        ns = ns or self.net.server_ns
-        proc = self.net.start(ns, ["nginx", "-c", str(base / "nginx.conf"), "-p", str(base)], name)
-        port = int(listens[0].split()[0].rsplit(":", 1)[1])
-        self.net.wait_listen(ns, port, "tcp", timeout=10, proc=proc)
-        return proc
+        return base
 
-    def payload(self, access: Access, pattern: str | None = None) -> dict:
-        """Run the seeded traffic pattern from the client namespace through `access`; fail unless bodies verified."""
+    def payload_spec(self, access: Access, pattern: str | None = None) -> Path:
+        """The driver's instructions for this session (also read by drivers running inside UML guests)."""
         tls = access.tls
         if tls is None:
             tls = access.target_ip == INNER_IP and self.rng.random() < 0.35
@@ -226,6 +230,13 @@ http {{
         }
         spec_path = self.path(f"driver-{time.monotonic_ns()}.json")
         spec_path.write_text(json.dumps(spec))
+        return spec_path
+
+    def payload(self, access: Access, pattern: str | None = None) -> dict:
+        """Run the seeded traffic pattern from the client namespace through `access`; fail unless bodies verified."""
+        spec_path = self.payload_spec(access, pattern)
+        spec = json.loads(spec_path.read_text())
+        tls, port = spec["tls"], spec["target_port"]
         proc = self.crun([self.py, "-m", "detector.lab.driver", spec_path], timeout=120, check=False)
         try:
             result = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -252,14 +263,18 @@ def run_session(plan: SessionPlan, workdir: Path, out_dir: Path, pki: Pki) -> tu
     sdir.mkdir(parents=True, exist_ok=True)
     raw = sdir / "capture.pcap"
     t0 = time.monotonic()
-    with LabNet(sdir, router=cond.needs_router) as net:
+    uml = plan.variant.needs_uml
+    with LabNet(sdir, router=cond.needs_router, host_addresses=not uml) as net:
         s = Session(plan, net, pki, sdir)
         if cond.needs_router:
             bridge = net.start(net.router_ns, [sys.executable, "-m", "detector.lab.impair", net.router_client_if,
                                                net.router_server_if, cond.name, "--seed", str(plan.seed)], "bridge")
             bridge.wait_output("bridging", timeout=10)
         s.make_site()
-        s.start_nginx("inner-web", [f"{INNER_IP}:80", f"{INNER_IP}:443 ssl http2"])
+        if uml:  # the server guest runs this same configuration itself
+            s.write_nginx_conf("inner-web", [f"{INNER_IP}:80", f"{INNER_IP}:443 ssl http2"])
+        else:
+            s.start_nginx("inner-web", [f"{INNER_IP}:80", f"{INNER_IP}:443 ssl http2"])
         cap = Capture(net, raw)
         cap.start()
         access = plan.variant.run(s)
