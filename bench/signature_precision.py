@@ -1,10 +1,12 @@
-"""Signature firing counts per labelled capture: silence on normal traffic, hits on protocol captures.
+"""Signature firing counts on labelled captures: silence on normal traffic, hits on protocol captures.
 
-Usage: python bench/signature_precision.py MANIFEST.tsv [--root DIR] [--verbose]
-       python bench/signature_precision.py --labels pcaps/lab/labels.csv
+    python bench/signature_precision.py /work/shared/pcaps/public-dev/MANIFEST.tsv   # one label per file
+    python bench/signature_precision.py pcaps/lab/labels.csv                         # one label per flow
 
-A MANIFEST.tsv (public-dev) names each file's `local_file`, `label_family` and `protocol`; a lab
-labels.csv names `path` (or `file`/`capture`) and `protocol` (or `variant`/`label`) per capture.
+A MANIFEST.tsv names each file's `local_file`, `label_family` and `protocol`: every flow of the file takes
+them. The lab's labels.csv names per capture the server address, port and transport of each labelled flow
+(`capture,label,protocol,...,server_ip,server_port,transport,...`); other flows of a lab capture (name
+lookups, the lab's own chatter) are counted as `unlabelled`.
 """
 
 from __future__ import annotations
@@ -19,45 +21,63 @@ import warnings
 from features import extract_features
 
 
-def read_labels(path, root):
-    rows = []
+def read_labels(path):
+    """capture path -> list of label rows, and whether labels are per flow."""
+    root = os.path.dirname(os.path.abspath(path))
+    per_capture = collections.defaultdict(list)
     with open(path, newline="") as handle:
-        delimiter = "\t" if path.endswith(".tsv") else ","
-        for row in csv.DictReader(handle, delimiter=delimiter):
-            file = row.get("local_file") or row.get("path") or row.get("file") or row.get("capture")
-            family = row.get("label_family") or row.get("family") or row.get("kind") or ""
-            protocol = row.get("protocol") or row.get("variant") or row.get("label") or ""
-            if file:
-                rows.append((os.path.join(root, file), family, protocol))
-    return rows
+        rows = list(csv.DictReader(handle, delimiter="\t" if path.endswith(".tsv") else ","))
+    per_flow = bool(rows) and "server_ip" in rows[0]
+    for row in rows:
+        file = row.get("local_file") or row.get("capture")
+        per_capture[os.path.join(root, file)].append(row)
+    return per_capture, per_flow
+
+
+def flow_labels(frame, rows, per_flow):
+    """(family, protocol) for each flow of a capture's frame."""
+    if not per_flow:
+        row = rows[0]
+        return [(row.get("label_family") or row.get("label"), row["protocol"])] * len(frame)
+    # A port of "*" stands for any port of that server (FTP data, ICMP); exact ports win.
+    by_server = {(r["server_ip"], r["server_port"], r["transport"]): (r["label"], r["protocol"]) for r in rows}
+    out = []
+    for dst, dport, src, sport, transport in zip(frame["dst_ip"], frame["dst_port"], frame["src_ip"],
+                                                 frame["src_port"], frame["transport"]):
+        label = None
+        for key in ((dst, str(dport), transport), (src, str(sport), transport), (dst, "*", transport), (src, "*", transport)):
+            label = label or by_server.get(key)
+        out.append(label or ("unlabelled", "-"))
+    return out
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("labels")
-    parser.add_argument("--root", default=None, help="folder the label file's paths are relative to")
     parser.add_argument("--verbose", action="store_true", help="print every flow where a signature fired")
     args = parser.parse_args(argv)
-    root = args.root or os.path.dirname(os.path.abspath(args.labels))
-    per_family = collections.defaultdict(collections.Counter)
-    flows_per_family = collections.Counter()
-    for path, family, protocol in read_labels(args.labels, root):
+    per_capture, per_flow = read_labels(args.labels)
+    flows = collections.Counter()
+    fired = collections.defaultdict(collections.Counter)
+    for path, rows in sorted(per_capture.items()):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             frame = extract_features(path, on_error="collect")
-        flows_per_family[family] += len(frame)
-        fired = frame[frame["signatures"] != ""] if len(frame) else frame
-        for names in fired["signatures"] if len(frame) else ():
-            for name in names.split(","):
-                per_family[family][name] += 1
-        summary = collections.Counter(n for names in (fired["signatures"] if len(frame) else ()) for n in names.split(","))
-        print(f"{family:8} {protocol:14} {len(frame):6} flows  fired: {dict(summary) or '-'}  {os.path.relpath(path, root)}")
-        if args.verbose:
-            for _, row in fired.iterrows():
-                print(f"    {row['transport']} {row['src_port']}->{row['dst_port']}: {row['evidence']}")
-    print("\nflows where a VPN/proxy signature fired, by label family:")
-    for family in sorted(flows_per_family):
-        print(f"  {family:8} {flows_per_family[family]:7} flows  {dict(per_family[family]) or 'none'}")
+        for (family, protocol), names, evidence, transport, dport in zip(
+                flow_labels(frame, rows, per_flow), frame["signatures"], frame["evidence"], frame["transport"],
+                frame["dst_port"]):
+            flows[(family, protocol)] += 1
+            for name in filter(None, names.split(",")):
+                fired[(family, protocol)][name] += 1
+            if args.verbose and names:
+                print(f"  {os.path.basename(path)} [{family}/{protocol}] {transport}/{dport}: {evidence}")
+    print(f"{'family':10} {'protocol':24} {'flows':>6}  signatures fired (flows)")
+    for key in sorted(flows):
+        print(f"{key[0]:10} {key[1]:24} {flows[key]:6}  {dict(fired[key]) or '-'}")
+    for family in sorted({f for f, _ in flows}):
+        total = sum(n for (f, _), n in flows.items() if f == family)
+        hits = sum(sum(c.values()) for (f, _), c in fired.items() if f == family)
+        print(f"total {family:10} {total:6} flows, {hits} signature firings")
     return 0
 
 

@@ -1,7 +1,8 @@
 """Cisco AnyConnect / OpenConnect: the CSTP tunnel request (CONNECT /CSCOSSLC/tunnel with X-CSTP headers)
 where visible in clear, and its DTLS channel: a DTLS ClientHello that resumes the session announced over
-CSTP (32-byte session id) answered by an abbreviated handshake (ServerHello then ChangeCipherSpec, no
-certificate). Ordinary DTLS (WebRTC) always runs the full handshake."""
+CSTP (32-byte session id) answered by a handshake without a server certificate (ServerHello then
+ServerHelloDone or ChangeCipherSpec: the keys come from the CSTP session). WebRTC DTLS always sends a
+certificate, and PSK DTLS of IoT devices opens without a session id."""
 
 from __future__ import annotations
 
@@ -12,22 +13,35 @@ from features.signatures.base import TCP, UDP, Detection, Signature, SignatureVi
 DTLS_VERSIONS = (0xFEFF, 0xFEFD)
 
 
-def _abbreviated(server, slen, rows):
-    """Rows whose first server datagram holds a ServerHello followed by a ChangeCipherSpec record."""
-    out = np.zeros(len(slen), bool)
+CERTIFICATE, SERVER_HELLO, SERVER_HELLO_DONE = 11, 2, 14
+HANDSHAKE, CHANGE_CIPHER_SPEC = 22, 20
+
+
+def _records(data: bytes):
+    """(content type, first handshake type or -1) of the DTLS records of one datagram."""
+    pos = 0
+    while pos + 13 <= len(data):
+        content, length = data[pos], int.from_bytes(data[pos + 11:pos + 13], "big")
+        yield content, (data[pos + 13] if content == HANDSHAKE and pos + 13 < len(data) else -1)
+        pos += 13 + length
+
+
+def _without_certificate(view, server, slen, rows):
+    """Rows whose server flight goes from ServerHello to ServerHelloDone or ChangeCipherSpec without a
+    Certificate, over the first server datagram (whole) and the starts of the next three."""
+    out = np.zeros(view.m, bool)
+    later = [view.head(view.index(1, j)) for j in range(1, 4)]
     for r in rows:
-        data = server[r, :slen[r]].tobytes()
-        pos, seen_hello = 0, False
-        while pos + 13 <= len(data):
-            content, length = data[pos], int.from_bytes(data[pos + 11:pos + 13], "big")
-            if content == 22 and pos + 13 < len(data):
-                if data[pos + 13] == 11:          # Certificate: a full handshake
-                    break
-                seen_hello |= data[pos + 13] == 2
-            elif content == 20 and seen_hello:
+        events = list(_records(server[r, :slen[r]].tobytes()))
+        events += [(int(h[r, 0]), int(h[r, 13]) if h[r, 0] == HANDSHAKE else -1) for h in later if h[r, 0]]
+        hello = False
+        for content, handshake in events:
+            if handshake == CERTIFICATE:
+                break
+            hello |= handshake == SERVER_HELLO
+            if hello and (handshake == SERVER_HELLO_DONE or content == CHANGE_CIPHER_SPEC):
                 out[r] = True
                 break
-            pos += 13 + length
     return out
 
 
@@ -38,18 +52,18 @@ def detect(view: SignatureView) -> Detection:
     cstp = np.zeros(view.m, bool)
     for r in find_in_rows(client, clen, cstp_rows, b"X-CSTP-"):
         cstp[r] = True
-    hello = ((view.proto == UDP) & (clen >= 60) & (u8(client, 0) == 22) & np.isin(u16(client, 1), DTLS_VERSIONS)
-             & (u8(client, 13) == 1) & (u8(client, 59) == 32))
-    resumed = _abbreviated(server, slen, np.flatnonzero(hello & (slen >= 26)))
+    hello = ((view.proto == UDP) & (clen >= 60) & (u8(client, 0) == HANDSHAKE)
+             & np.isin(u16(client, 1), DTLS_VERSIONS) & (u8(client, 13) == 1) & (u8(client, 59) == 32))
+    resumed = _without_certificate(view, server, slen, np.flatnonzero(hello & (slen >= 26)))
     fires = cstp | (hello & resumed)
     evidence = {r: "anyconnect: CONNECT /CSCOSSLC/tunnel with X-CSTP headers" for r in np.flatnonzero(cstp)}
     for r in np.flatnonzero(hello & resumed):
-        evidence[r] = ("anyconnect: DTLS ClientHello resuming a 32-byte session id, abbreviated handshake "
-                       "(ServerHello + ChangeCipherSpec, no certificate)")
+        evidence[r] = ("anyconnect: DTLS ClientHello resuming a 32-byte session id (announced over CSTP) answered "
+                       "by a handshake without server certificate")
     return Detection(np.where(fires, 1.0, np.where(hello, 0.2, 0.0)), evidence)
 
 
 SIGNATURE = Signature(
     name="anyconnect", title="AnyConnect/OpenConnect", kind="vpn", detect=detect, ports=(("udp", 443),),
-    summary="CSTP CONNECT in clear, or DTLS resuming a session with an abbreviated handshake",
+    summary="CSTP CONNECT in clear, or DTLS resuming a session without server certificate",
 )

@@ -1,5 +1,7 @@
 """SSH: both sides open with an "SSH-" banner. Used as a tunnel (port forwarding, SOCKS over -D, sshuttle)
-rather than interactively when the client's packets are machine-paced and not keystroke-sized."""
+when the client's packets are request-sized (not keystrokes or window adjusts) and the server's are
+response-sized: request/response traffic both ways, unlike an interactive shell or a one-way copy (scp,
+rsync: one side bulk, the other acknowledgements)."""
 
 from __future__ import annotations
 
@@ -8,8 +10,8 @@ import numpy as np
 from features.signatures.base import TCP, Detection, Signature, SignatureView, line, startswith
 
 MIN_CLIENT_PACKETS = 20
-KEYSTROKE_BYTES = 100          # an encrypted keystroke with MAC is 36-100 bytes
-HUMAN_GAP_MS = 30.0
+REQUEST_BYTES = 150            # client packets of forwarded requests; keystrokes and window adjusts are 36-120
+RESPONSE_BYTES = 500           # server packets of forwarded responses; acknowledgements of an upload are small
 
 
 def _ssh(view):
@@ -31,11 +33,11 @@ def detect_tunnel(view: SignatureView) -> Detection:
     c = view.columns
     ssh = _ssh(view)
     packets = c["src2dst_payload_packets"]
-    machine_paced = c["src2dst_iat_p50"] < HUMAN_GAP_MS
-    bulky = (c["src2dst_payload_p75"] > KEYSTROKE_BYTES) | (c["dst2src_payload_p50"] > 2 * KEYSTROKE_BYTES)
-    fires = ssh & (packets >= MIN_CLIENT_PACKETS) & machine_paced & bulky
-    evidence = {r: (f"ssh tunnel: {packets[r]} client payload packets, median client gap "
-                    f"{c['src2dst_iat_p50'][r]:.1f} ms, client p75 {c['src2dst_payload_p75'][r]:.0f} B")
+    requests = (c["src2dst_payload_p75"] >= REQUEST_BYTES) & (c["src2dst_payload_p75"] < 1000)
+    responses = c["dst2src_payload_p50"] >= RESPONSE_BYTES
+    fires = ssh & (packets >= MIN_CLIENT_PACKETS) & requests & responses
+    evidence = {r: (f"ssh tunnel: {packets[r]} client payload packets, client p75 {c['src2dst_payload_p75'][r]:.0f} B "
+                    f"(requests, not keystrokes), server median {c['dst2src_payload_p50'][r]:.0f} B (responses)")
                 for r in np.flatnonzero(fires)}
     return Detection(np.where(fires, 0.7, np.where(ssh, 0.2, 0.0)), evidence)
 
@@ -44,5 +46,5 @@ SIGNATURES = (
     Signature(name="ssh", title="SSH", kind="protocol", detect=detect_ssh, ports=(("tcp", 22),),
               summary="SSH banners from both sides"),
     Signature(name="ssh_tunnel", title="SSH tunnel", kind="tunnel", detect=detect_tunnel,
-              summary="SSH whose client side is machine-paced and not keystroke-sized"),
+              summary="SSH carrying request-sized client packets and response-sized server packets"),
 )

@@ -1,0 +1,23 @@
+"""TLS wrappers (stunnel and kin): a ClientHello naming an IP literal in its SNI, answered by a ServerHello.
+RFC 6066 forbids IP literals there, and browsers and the common TLS libraries leave SNI out instead; a
+generic wrapper pointed at an address puts it in. Whether an inner TLS follows is the tls_in_tls signature."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from features.signatures.base import TCP, Detection, Signature, SignatureView
+
+
+def detect(view: SignatureView) -> Detection:
+    c = view.columns
+    fires = (view.proto == TCP) & (c["tls_sni_is_ip"] == 1) & (c["tls_server_hello"] == 1)
+    evidence = {r: (f"tls tunnel: ClientHello names the IP literal {c['tls_sni'][r]} in SNI (RFC 6066 forbids it; "
+                    f"browsers and common libraries omit SNI), answered by ServerHello") for r in np.flatnonzero(fires)}
+    return Detection(np.where(fires, 0.7, 0.0), evidence)
+
+
+SIGNATURE = Signature(
+    name="tls_tunnel", title="TLS wrapper", kind="proxy", detect=detect, ports=(),
+    summary="IP-literal SNI answered by a ServerHello (stunnel-like wrappers)",
+)
