@@ -4,9 +4,8 @@
     python bench/signature_precision.py pcaps/lab/labels.csv                         # one label per flow
 
 A MANIFEST.tsv names each file's `local_file`, `label_family` and `protocol`: every flow of the file takes
-them. The lab's labels.csv names per capture the server address, port and transport of each labelled flow
-(`capture,label,protocol,...,server_ip,server_port,transport,...`); other flows of a lab capture (name
-lookups, the lab's own chatter) are counted as `unlabelled`.
+them. The lab's labels.csv labels each server endpoint of a capture; flows take them as the model's
+training data does (`detector.dataset.attach_labels`).
 """
 
 from __future__ import annotations
@@ -18,37 +17,31 @@ import os
 import sys
 import warnings
 
+import pandas as pd
+
 from features import extract_features
 
 
-def read_labels(path):
-    """capture path -> list of label rows, and whether labels are per flow."""
-    root = os.path.dirname(os.path.abspath(path))
-    per_capture = collections.defaultdict(list)
-    with open(path, newline="") as handle:
-        rows = list(csv.DictReader(handle, delimiter="\t" if path.endswith(".tsv") else ","))
-    per_flow = bool(rows) and "server_ip" in rows[0]
-    for row in rows:
-        file = row.get("local_file") or row.get("capture")
-        per_capture[os.path.join(root, file)].append(row)
-    return per_capture, per_flow
+def labelled_flows(label_file):
+    """Every flow of the labelled captures with `truth_label` and `truth_protocol`."""
+    root = os.path.dirname(os.path.abspath(label_file))
+    if label_file.endswith(".tsv"):          # public-dev MANIFEST: one label per file
+        frames = []
+        with open(label_file, newline="") as handle:
+            for row in csv.DictReader(handle, delimiter="\t"):
+                frame = _features(os.path.join(root, row["local_file"]))
+                frames.append(frame.assign(truth_label=row["label_family"], truth_protocol=row["protocol"]))
+        return pd.concat(frames, ignore_index=True)
+    from detector.dataset import attach_labels, load_labels   # the lab's labels: one per server endpoint
+    labels = load_labels([label_file])
+    frames = [_features(os.path.join(root, capture)) for capture in sorted(labels["capture"].unique())]
+    return attach_labels(pd.concat(frames, ignore_index=True).copy(), labels)   # copy: one block per dtype
 
 
-def flow_labels(frame, rows, per_flow):
-    """(family, protocol) for each flow of a capture's frame."""
-    if not per_flow:
-        row = rows[0]
-        return [(row.get("label_family") or row.get("label"), row["protocol"])] * len(frame)
-    # A port of "*" stands for any port of that server (FTP data, ICMP); exact ports win.
-    by_server = {(r["server_ip"], r["server_port"], r["transport"]): (r["label"], r["protocol"]) for r in rows}
-    out = []
-    for dst, dport, src, sport, transport in zip(frame["dst_ip"], frame["dst_port"], frame["src_ip"],
-                                                 frame["src_port"], frame["transport"]):
-        label = None
-        for key in ((dst, str(dport), transport), (src, str(sport), transport), (dst, "*", transport), (src, "*", transport)):
-            label = label or by_server.get(key)
-        out.append(label or ("unlabelled", "-"))
-    return out
+def _features(path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return extract_features(path, on_error="collect")
 
 
 def main(argv=None):
@@ -56,21 +49,16 @@ def main(argv=None):
     parser.add_argument("labels")
     parser.add_argument("--verbose", action="store_true", help="print every flow where a signature fired")
     args = parser.parse_args(argv)
-    per_capture, per_flow = read_labels(args.labels)
+    frame = labelled_flows(args.labels)
     flows = collections.Counter()
     fired = collections.defaultdict(collections.Counter)
-    for path, rows in sorted(per_capture.items()):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            frame = extract_features(path, on_error="collect")
-        for (family, protocol), names, evidence, transport, dport in zip(
-                flow_labels(frame, rows, per_flow), frame["signatures"], frame["evidence"], frame["transport"],
-                frame["dst_port"]):
-            flows[(family, protocol)] += 1
-            for name in filter(None, names.split(",")):
-                fired[(family, protocol)][name] += 1
-            if args.verbose and names:
-                print(f"  {os.path.basename(path)} [{family}/{protocol}] {transport}/{dport}: {evidence}")
+    for row in frame.itertuples():
+        key = (row.truth_label, row.truth_protocol)
+        flows[key] += 1
+        for name in filter(None, row.signatures.split(",")):
+            fired[key][name] += 1
+        if args.verbose and row.signatures:
+            print(f"  {os.path.basename(row.capture)} [{key[0]}/{key[1]}] {row.transport}/{row.dst_port}: {row.evidence}")
     print(f"{'family':10} {'protocol':24} {'flows':>6}  signatures fired (flows)")
     for key in sorted(flows):
         print(f"{key[0]:10} {key[1]:24} {flows[key]:6}  {dict(fired[key]) or '-'}")

@@ -9,7 +9,7 @@ import numpy as np
 
 from features.signatures.base import TCP, Detection, Signature, SignatureView, line, startswith
 
-MIN_CLIENT_PACKETS = 20
+MIN_CLIENT_PACKETS = 10
 REQUEST_BYTES = 150            # client packets of forwarded requests; keystrokes and window adjusts are 36-120
 RESPONSE_BYTES = 500           # server packets of forwarded responses; acknowledgements of an upload are small
 

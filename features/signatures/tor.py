@@ -10,7 +10,7 @@ import numpy as np
 
 from features.signatures.base import TCP, Detection, Signature, SignatureView
 
-RANDOM_NAME = re.compile(r"^www\.([a-z2-7]{8,20})\.(com|net)$")
+RANDOM_NAME = re.compile(r"^www\.([a-z2-7]{8,32})\.(com|net)$")   # base32 of random bytes: 8 to ~30 chars
 CELL_RECORDS = (543, 536)    # a 514-byte cell in one TLS 1.2 (29 B overhead) or TLS 1.3 (22 B) record
 
 
