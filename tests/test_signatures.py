@@ -177,6 +177,25 @@ def dns_normal():
                         sport=53)
 
 
+def websocket(frame_opcode, payload):
+    upgrade = (b"GET /chat HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+               b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+    mask = b"\x11\x22\x33\x44"
+    frame = bytes([0x80 | frame_opcode, 0x80 | 126]) + struct.pack("!H", len(payload)) + mask \
+        + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    accepted = (b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                b"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n")
+    return tcp_exchange([(0, upgrade), (1, accepted), (0, frame), (1, b"\x82\x10" + random_bytes(16, 9))], sport=80)
+
+
+def ws_tunnel():
+    return websocket(0x2, random_bytes(300, 7))
+
+
+def ws_chat():
+    return websocket(0x1, b'{"type": "message", "text": "hello there, how are you doing today?"}' * 4)
+
+
 def ssh_interactive():
     return tcp_exchange([(0, b"SSH-2.0-OpenSSH_9.6\r\n"), (1, b"SSH-2.0-OpenSSH_9.2p1\r\n"),
                          (0, random_bytes(1000, 4)), (1, random_bytes(1000, 5))], sport=22)
@@ -197,10 +216,12 @@ CASES = {
     "http_absolute": (http_absolute, {"http_proxy"}),
     "fully_encrypted": (fully_encrypted, {"fully_encrypted"}),
     "dns_tunnel": (dns_tunnel, {"dns_tunnel"}),
+    "ws_tunnel": (ws_tunnel, {"ws_tunnel"}),
     # Normal traffic: no VPN/proxy signature may fire.
     "dns_normal": (dns_normal, set()),
     "http_plain": (http_plain, set()),
     "ssh_interactive": (ssh_interactive, set()),
+    "ws_chat": (ws_chat, set()),
 }
 
 
@@ -253,4 +274,4 @@ def test_registry_is_consistent():
     assert len(names) == len(set(names))
     assert {"openvpn", "wireguard", "ipsec", "l2tp", "pptp", "sstp", "anyconnect", "softether", "tor",
             "fully_encrypted", "tls_in_tls", "socks", "http_connect", "http_proxy", "ssh_tunnel", "dns_tunnel",
-            "quic", "dtls"} <= set(names)
+            "quic", "dtls", "tls_tunnel", "ws_tunnel"} <= set(names)

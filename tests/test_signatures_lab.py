@@ -25,7 +25,7 @@ ALLOWED = {
     "ipsec": {"ipsec"},
     "obfs4": {"fully_encrypted"},
     "openvpn": {"openvpn", "fully_encrypted"},          # static-key mode has no handshake: fully encrypted
-    "shadowsocks": {"fully_encrypted", "tls_in_tls"},
+    "shadowsocks": {"fully_encrypted", "tls_in_tls", "ws_tunnel"},
     "socks": {"socks"},
     "softether": {"softether", "tls_tunnel", "tls_in_tls"},
     "ssh_tunnel": {"ssh_tunnel"},
@@ -33,7 +33,7 @@ ALLOWED = {
     "tor": {"tor", "fully_encrypted"},                  # obfs4 bridges
     "trojan": {"tls_in_tls"},
     "vless": {"tls_in_tls"},
-    "vmess": {"fully_encrypted", "tls_in_tls"},
+    "vmess": {"fully_encrypted", "tls_in_tls", "ws_tunnel"},
     "wireguard": {"wireguard"},
 }
 
@@ -44,7 +44,8 @@ EVERY_CAPTURE = {
     "anyconnect_dtls": "anyconnect", "iodine": "dns_tunnel", "obfs4": "fully_encrypted",
     "shadowsocks": "fully_encrypted", "vmess_tcp": "fully_encrypted", "socks5_dante": "socks",
     "ssh_dynamic": "ssh_tunnel", "ssh_local": "ssh_tunnel", "stunnel": "tls_tunnel", "tor_bridge": "tor",
-    "tor_obfs4_bridge": "fully_encrypted",
+    "tor_obfs4_bridge": "fully_encrypted", "shadowsocks_obfs_http": "ws_tunnel", "shadowsocks_v2ray_ws": "ws_tunnel",
+    "vmess_ws": "ws_tunnel",
 }
 # Variant -> signature that must fire in at least one capture: the inner TLS handshake these tunnels are
 # recognised by is there only when the session inside fetched over HTTPS.

@@ -1,0 +1,77 @@
+"""Proxies behind a WebSocket upgrade (V2Ray/Xray ws transport carrying VMess, VLESS or Shadowsocks;
+simple-obfs http mode): the client's HTTP upgrade is answered by 101 Switching Protocols, and what follows
+is random bytes: a binary frame whose payload, once unmasked, has near-maximal entropy, or (obfs) no
+WebSocket framing at all. Chat and API WebSockets send text frames, compressed frames or structured data."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+
+import numpy as np
+
+from features.signatures.base import TCP, Detection, Signature, SignatureView, on_candidates, startswith
+
+MIN_BYTES = 48
+BINARY = 0x2
+
+
+def _entropy(data: bytes) -> float:
+    n = len(data)
+    return -sum(c / n * math.log2(c / n) for c in Counter(data).values())
+
+
+def _random(data: bytes) -> bool:
+    return len(data) >= MIN_BYTES and _entropy(data) >= 0.8 * math.log2(min(len(data), 256))
+
+
+def _frame(data: bytes):
+    """(opcode, RSV bits, unmasked payload) of a client WebSocket frame, or None if it is not one."""
+    if len(data) < 6 or not data[1] & 0x80:                 # client frames are always masked
+        return None
+    length, pos = data[1] & 0x7F, 2
+    if length == 126:
+        length, pos = int.from_bytes(data[2:4], "big"), 4
+    elif length == 127:
+        length, pos = int.from_bytes(data[2:10], "big"), 10
+    mask, pos = data[pos:pos + 4], pos + 4
+    if data[0] & 0x0F not in (0, 1, 2, 8, 9, 10) or len(mask) < 4:
+        return None
+    body = bytes(b ^ mask[i % 4] for i, b in enumerate(data[pos:pos + length]))
+    return data[0] & 0x0F, data[0] & 0x70, body
+
+
+def _detect(view: SignatureView) -> Detection:
+    client, clen = view.prefix(0)
+    evidence = {}
+    score = np.zeros(view.m)
+    for r in range(view.m):
+        data = client[r, :clen[r]].tobytes()
+        end = data.find(b"\r\n\r\n")
+        if end < 0 or b"websocket" not in data[:end].lower():
+            continue
+        rest = data[end + 4:]
+        frame = _frame(rest)
+        if frame is None:
+            if _random(rest):
+                score[r] = 0.8
+                evidence[r] = (f"websocket tunnel: upgrade answered by 101, then {len(rest)} random bytes "
+                               f"({_entropy(rest):.2f} bits/byte) instead of WebSocket frames (obfs)")
+        elif frame[0] == BINARY and not frame[1] and _random(frame[2]):
+            score[r] = 0.8
+            evidence[r] = (f"websocket tunnel: upgrade answered by 101, first client frame binary {len(frame[2])} B "
+                           f"with {_entropy(frame[2]):.2f} bits/byte once unmasked")
+    return Detection(score, evidence)
+
+
+def detect(view: SignatureView) -> Detection:
+    client, clen = view.prefix(0)
+    server, slen = view.prefix(1)
+    candidates = (view.proto == TCP) & startswith(client, clen, b"GET ") & startswith(server, slen, b"HTTP/1.1 101")
+    return on_candidates(view, candidates, _detect)
+
+
+SIGNATURE = Signature(
+    name="ws_tunnel", title="WebSocket tunnel", kind="proxy", detect=detect, ports=(),
+    summary="WebSocket upgrade followed by random binary frames or unframed random bytes",
+)
