@@ -18,6 +18,7 @@ MODULES = [
     "softether",
     "tor",
     "baseline_services",
+    "uml",
 ]
 
 for _name in MODULES:

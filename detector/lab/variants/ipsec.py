@@ -153,6 +153,6 @@ def _wait_file(path, proc, timeout: float = 10) -> None:
         time.sleep(0.05)
 
 
-register(Variant("ipsec_ikev2_udp", "vpn", "ipsec", "strongswan IKEv2 PSK, ESP in UDP (kernel-libipsec)",
+register(Variant("ipsec_ikev2_udp", "vpn", "ipsec", "strongswan IKEv2 PSK ESP in UDP (kernel-libipsec)",
                  ("strongswan-charon", "strongswan-swanctl", "libcharon-extra-plugins", "libstrongswan-standard-plugins"),
                  500, ipsec_libipsec, endpoints=(Endpoint("udp"),)))

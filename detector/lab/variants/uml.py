@@ -29,8 +29,14 @@ export PATH=/usr/sbin:/usr/bin:/sbin:/bin
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev 2>/dev/null || mount -t tmpfs dev /dev
-mkdir -p /dev/pts && mount -t devpts devpts /dev/pts
-for d in /run /tmp /var/tmp /var/log /var/lib /etc/ppp /root; do mount -t tmpfs lab "$d"; done
+# Without devtmpfs the nodes that charon (urandom) and pppd (/dev/ppp) need are made by hand.
+[ -e /dev/urandom ] || {{
+  mknod -m 666 /dev/null c 1 3; mknod -m 666 /dev/zero c 1 5; mknod -m 666 /dev/random c 1 8
+  mknod -m 666 /dev/urandom c 1 9; mknod -m 666 /dev/tty c 5 0; mknod -m 666 /dev/ptmx c 5 2
+  mknod -m 600 /dev/ppp c 108 0; mkdir -p /dev/net; mknod -m 666 /dev/net/tun c 10 200
+}}
+mkdir -p /dev/pts && mount -t devpts -o ptmxmode=666 devpts /dev/pts
+for d in /run /tmp /var/tmp /var/log /var/lib /etc/ppp; do mount -t tmpfs lab "$d"; done
 mount -t hostfs none -o {session} {session}
 echo {modprobe} > /proc/sys/kernel/modprobe
 exec sh {session}/uml/guest-{role}.sh > {session}/uml/guest-{role}.log 2>&1
@@ -78,14 +84,15 @@ def _modroot(s) -> Path:
     return s.dir / "uml" / "modroot"
 
 
-def _swan(s, side: str, conf: str) -> str:
-    """Shell lines that start charon in the guest and load `conf`."""
+def _swan(s, side: str, conf: str, ike_port: int = 500) -> str:
+    """Shell lines that start charon in the guest and load `conf`; `ike_port` moves a server off port 500."""
     d = s.path(f"uml/swan-{side}")
     d.mkdir(exist_ok=True)
+    ports = f"  port = {ike_port}\n  port_nat_t = {ike_port + 1}\n" if side == "s" and ike_port != 500 else ""
     (d / "strongswan.conf").write_text(f"""charon {{
   load_modular = no
   load = {SWAN_LOAD}
-  plugins {{
+{ports}  plugins {{
     vici {{
       socket = unix://{d}/charon.vici
     }}
@@ -181,14 +188,14 @@ def esp(s):
   }}
 }}
 {secrets}"""
-    client = server.replace(f"local_addrs = {SERVER_IP}", f"remote_addrs = {SERVER_IP}").replace(
+    client = server.replace(f"local_addrs = {SERVER_IP}", f"remote_addrs = {SERVER_IP}\n    remote_port = {s.port}").replace(
         "id = server.lab", "id = @@S").replace("id = client.lab", "id = server.lab").replace("id = @@S", "id = client.lab")
     client = client.replace(f"local_ts = {INNER_IP}/32\n        remote_ts = {CLIENT_IP}/32",
                             f"local_ts = {CLIENT_IP}/32\n        remote_ts = {INNER_IP}/32")
     up = _swan(s, "c", client) + f"swanctl --initiate --child net --uri unix://{s.dir}/uml/swan-c/charon.vici --timeout 20\n"
-    _boot(s, _swan(s, "s", server), up, Access())
-    # mobike=no keeps IKE on 500; without NAT nothing moves to 4500.
-    s.endpoint("udp", 500)
+    _boot(s, _swan(s, "s", server, s.port), up, Access())
+    # mobike=no keeps IKE on its port; without NAT nothing moves to 4500.
+    s.endpoint("udp", s.port)
     s.endpoint("esp", "*")
 
 
@@ -206,9 +213,10 @@ def l2tp(s, ipsec: bool):
     password = f"lab{s.seed % 100000}"
     d = s.path("uml/l2tp")
     d.mkdir(exist_ok=True)
+    l2tp_port = 1701 if ipsec else s.port  # under IPsec the policy is written for udp/1701
     (d / "lns.conf").write_text(f"""[global]
 listen-addr = {SERVER_IP}
-port = 1701
+port = {l2tp_port}
 [lns default]
 ip range = 10.12.0.10-10.12.0.20
 local ip = 10.12.0.1
@@ -221,8 +229,11 @@ length bit = yes
 """)
     (d / "options.l2tpd").write_text("require-mschap-v2\nrefuse-pap\nrefuse-chap\nmtu 1400\nmru 1400\nnodefaultroute\n"
                                      f"lcp-echo-interval {s.rng.choice((5, 30))}\nlcp-echo-failure 4\n")
-    (d / "lac.conf").write_text(f"""[lac lab]
-lns = {SERVER_IP}
+    # xl2tpd's LAC talks to the same port number it binds, so both ends share the session's port.
+    (d / "lac.conf").write_text(f"""[global]
+port = {l2tp_port}
+[lac lab]
+lns = {SERVER_IP}:{l2tp_port}
 autodial = yes
 redial = no
 require authentication = no
@@ -269,18 +280,18 @@ secrets {{
 }}
 """
         sconf = conf.replace("{addrs}", f"local_addrs = {SERVER_IP}")
-        cconf = conf.replace("{addrs}", f"remote_addrs = {SERVER_IP}")
-        server = _swan(s, "s", sconf) + server
+        cconf = conf.replace("{addrs}", f"remote_addrs = {SERVER_IP}\n    remote_port = {s.port}")
+        server = _swan(s, "s", sconf, s.port) + server
         client = (ppp + _swan(s, "c", cconf)
                   + f"swanctl --initiate --child l2tp --uri unix://{s.dir}/uml/swan-c/charon.vici --timeout 20\n"
                   + client[len(ppp):])
         _boot(s, server, client, Access())
-        s.endpoint("udp", 500)
+        s.endpoint("udp", s.port)
         s.endpoint("esp", "*")
         s.endpoint("udp", 1701)  # only if some L2TP escaped the SA (it should not)
     else:
         _boot(s, server, client, Access())
-        s.endpoint("udp", 1701)
+        s.endpoint("udp", s.port)
 
 
 def pptp(s):
@@ -306,14 +317,15 @@ mkdir -p /run/pptp /var/run/pptp
 
 _UML = ("user-mode-linux", "kmod")
 register(
-    Variant("ipsec_esp", "vpn", "ipsec", "strongswan IKEv2 PSK, plain ESP (UML guests)",
+    Variant("ipsec_esp", "vpn", "ipsec", "strongswan IKEv2 PSK plain ESP (UML guests)",
             ("strongswan-charon", "strongswan-swanctl", "libstrongswan-standard-plugins", *_UML), 500, esp,
-            endpoints=(Endpoint("udp", 500), Endpoint("esp", "*")), random_port=False, needs_uml=True),
+            endpoints=(Endpoint("udp", 500), Endpoint("esp", "*")), needs_uml=True),
     Variant("l2tp", "vpn", "l2tp", "xl2tpd + pppd MS-CHAPv2 (UML guests)", ("xl2tpd", "ppp", *_UML), 1701,
-            partial(l2tp, ipsec=False), endpoints=(Endpoint("udp", 1701),), random_port=False, needs_uml=True),
+            partial(l2tp, ipsec=False), endpoints=(Endpoint("udp", 1701),), needs_uml=True),
     Variant("l2tp_ipsec", "vpn", "l2tp", "xl2tpd over strongswan IKEv1 transport-mode ESP (UML guests)",
             ("xl2tpd", "ppp", "strongswan-charon", "strongswan-swanctl", "libstrongswan-standard-plugins", *_UML), 500,
-            partial(l2tp, ipsec=True), endpoints=(Endpoint("udp", 500),), random_port=False, needs_uml=True),
-    Variant("pptp", "vpn", "pptp", "pptpd + pptp-linux, MS-CHAPv2 + MPPE (UML guests)", ("pptpd", "pptp-linux", "ppp", *_UML),
-            1723, pptp, endpoints=(Endpoint("tcp", 1723),), random_port=False, needs_uml=True),
+            partial(l2tp, ipsec=True), endpoints=(Endpoint("udp", 500),), needs_uml=True),
+    Variant("pptp", "vpn", "pptp", "pptpd + pptp-linux MS-CHAPv2 + MPPE (UML guests)", ("pptpd", "pptp-linux", "ppp", *_UML),
+            1723, pptp, endpoints=(Endpoint("tcp", 1723),), random_port=False, needs_uml=True,
+            description="pptp-linux has no option for the server port"),
 )
