@@ -19,6 +19,7 @@ MODULES = [
     "tor",
     "baseline_services",
     "uml",
+    "quic",
 ]
 
 for _name in MODULES:
