@@ -134,6 +134,23 @@ def ja4(ch: ClientHello, transport: str = "t") -> str:
     return f"{head}_{_hash12(cipher_text)}_{ext_hash}"
 
 
+_FINGERPRINTS: dict = {}
+
+
+def fingerprints(ch: ClientHello) -> tuple:
+    """(JA3, JA4, cipher count, extension count): computed once per distinct client configuration, since
+    one client's hellos differ only in random values the fingerprints leave out."""
+    key = (ch.legacy_version, tuple(ch.ciphers), tuple(t for t, _ in ch.extensions), tuple(ch.groups),
+           tuple(ch.point_formats), tuple(ch.sig_algs), tuple(ch.versions), ch.alpn[0] if ch.alpn else "", bool(ch.sni))
+    found = _FINGERPRINTS.get(key)
+    if found is None:
+        if len(_FINGERPRINTS) > 4096:
+            _FINGERPRINTS.clear()
+        found = _FINGERPRINTS[key] = (ja3(ch), ja4(ch), sum(c not in GREASE for c in ch.ciphers),
+                                      sum(t not in GREASE for t, _ in ch.extensions))
+    return found
+
+
 def is_ip_literal(name: str) -> bool:
     try:
         ipaddress.ip_address(name.strip("[]"))
@@ -195,18 +212,19 @@ def columns(client, client_len, server, server_len) -> dict:
         ch = parse_client_hello(client[i, :client_len[i]].tobytes())
         if ch is None:
             continue
+        ja3_hash, ja4_text, n_ciphers, n_extensions = fingerprints(ch)
         out["tls_client_hello"][i] = 1
         out["tls_version"][i] = ch.version
-        out["tls_cipher_count"][i] = sum(c not in GREASE for c in ch.ciphers)
-        out["tls_extension_count"][i] = sum(t not in GREASE for t, _ in ch.extensions)
+        out["tls_cipher_count"][i] = n_ciphers
+        out["tls_extension_count"][i] = n_extensions
         out["tls_client_hello_bytes"][i] = ch.length
         out["tls_sni_present"][i] = bool(ch.sni)
         out["tls_sni_is_ip"][i] = bool(ch.sni) and is_ip_literal(ch.sni)
         out["tls_alpn_present"][i] = bool(ch.alpn)
         strings["tls_sni"][i] = ch.sni
         strings["tls_alpn"][i] = ",".join(ch.alpn)
-        strings["ja3"][i] = ja3(ch)
-        strings["ja4"][i] = ja4(ch)
+        strings["ja3"][i] = ja3_hash
+        strings["ja4"][i] = ja4_text
     server_hello = (server_len >= 6) & (server[:, 0] == 22) & (server[:, 1] == 3) & (server[:, 5] == 2)
     out["tls_server_hello"] = server_hello.astype(np.int64)
     for i in np.flatnonzero(server_hello & (out["tls_client_hello"] == 1)):

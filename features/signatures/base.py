@@ -115,14 +115,11 @@ class SignatureView:
         past the last burst."""
         m, n = self.seq_len.shape
         new = (self.seq_dir >= 0) & np.concatenate([np.ones((m, 1), bool), self.seq_dir[:, 1:] != self.seq_dir[:, :-1]], 1)
-        burst_id = np.cumsum(new, axis=1) - 1
-        sizes = np.zeros((m, n), np.int64)
-        dirs = np.full((m, n), -1, np.int64)
-        valid = self.seq_dir >= 0
-        r = np.broadcast_to(self._rows[:, None], (m, n))
-        np.add.at(sizes, (r[valid], burst_id[valid]), self.seq_len[valid])
-        dirs[r[valid], burst_id[valid]] = self.seq_dir[valid]
-        return sizes, dirs
+        slot = (self._rows[:, None] * n + np.cumsum(new, axis=1) - 1)[self.seq_dir >= 0]
+        sizes = np.bincount(slot, weights=self.seq_len[self.seq_dir >= 0], minlength=m * n).astype(np.int64).reshape(m, n)
+        dirs = np.full(m * n, -1, np.int64)
+        dirs[slot] = self.seq_dir[self.seq_dir >= 0]
+        return sizes, dirs.reshape(m, n)
 
     @property
     def payload_packets(self):

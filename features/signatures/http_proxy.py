@@ -26,10 +26,11 @@ def detect_absolute(view: SignatureView) -> Detection:
     client, clen = view.prefix(0)
     server, slen = view.prefix(1)
     absolute = np.zeros(view.m, bool)
-    for method in METHODS:
-        for scheme in (b" http://", b" https://", b" ftp://"):
-            absolute |= startswith(client, clen, method + scheme)
-    fires = _answered(view) & absolute
+    candidates = np.flatnonzero(_answered(view) & np.isin(client[:, 0], list(b"GPHDO")))
+    for r in candidates:
+        method, _, rest = client[r, :min(clen[r], 16)].tobytes().partition(b" ")
+        absolute[r] = method in METHODS and rest.startswith((b"http://", b"https://", b"ftp://"))
+    fires = absolute
     evidence = {r: f"http proxy: absolute-URI request '{line(client, clen, r)}' -> '{line(server, slen, r)}'"
                 for r in np.flatnonzero(fires)}
     return Detection(np.where(fires, 1.0, 0.0), evidence)

@@ -6,12 +6,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from features.signatures.base import TCP, Detection, Signature, SignatureView, startswith, u16, u8
+from features.signatures.base import TCP, Detection, Signature, SignatureView, on_candidates, startswith, u16, u8
 
 REQUEST = b"SSTP_DUPLEX_POST /sra_{BA195980-CD49-458b-9E23-C84EE0ADCD75}/"
 
 
 def detect(view: SignatureView) -> Detection:
+    client, clen = view.prefix(0)
+    candidates = (view.proto == TCP) & ((client[:, 0] == ord("S")) | (client[:, 0] == 0x10))
+    return on_candidates(view, candidates, _detect)
+
+
+def _detect(view: SignatureView) -> Detection:
     client, clen = view.prefix(0)
     server, slen = view.prefix(1)
     tcp = view.proto == TCP

@@ -6,7 +6,6 @@ WebSocket framing at all. Chat and API WebSockets send text frames, compressed f
 from __future__ import annotations
 
 import math
-from collections import Counter
 
 import numpy as np
 
@@ -17,8 +16,9 @@ BINARY = 0x2
 
 
 def _entropy(data: bytes) -> float:
-    n = len(data)
-    return -sum(c / n * math.log2(c / n) for c in Counter(data).values())
+    counts = np.bincount(np.frombuffer(data, np.uint8), minlength=256)
+    p = counts[counts > 0] / len(data)
+    return float(-(p * np.log2(p)).sum())
 
 
 def _random(data: bytes) -> bool:
@@ -37,7 +37,8 @@ def _frame(data: bytes):
     mask, pos = data[pos:pos + 4], pos + 4
     if data[0] & 0x0F not in (0, 1, 2, 8, 9, 10) or len(mask) < 4:
         return None
-    body = bytes(b ^ mask[i % 4] for i, b in enumerate(data[pos:pos + length]))
+    masked = np.frombuffer(data[pos:pos + length], np.uint8)
+    body = (masked ^ np.resize(np.frombuffer(mask, np.uint8), len(masked))).tobytes()
     return data[0] & 0x0F, data[0] & 0x70, body
 
 
