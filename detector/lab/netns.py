@@ -12,6 +12,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -21,6 +22,9 @@ INNER_IP = "10.99.1.1"  # on the server's loopback: reachable from the client on
 SUBNET_PREFIX = 24
 
 _ACTIVE: set["LabNet"] = set()
+# Set once an interrupt arrives: no new namespace or process may start while the lab is being torn down.
+STOPPING = threading.Event()
+_EVER_CREATED: set[str] = set()  # every namespace name this process made, for the last sweep
 
 
 class LabError(RuntimeError):
@@ -103,12 +107,15 @@ class LabNet:
         self.router_server_if = f"rs{self.token}"[:15]
         self.processes: list[Process] = []
         self._created: list[str] = []
-        self._old_handlers: dict[int, object] = {}
+        # Teardown may run from a worker thread and from the interrupt path at once.
+        self._teardown_lock = threading.Lock()
 
     # --- lifecycle -------------------------------------------------------------------------------------
     def __enter__(self) -> "LabNet":
+        if STOPPING.is_set():
+            raise LabError("the lab is stopping")
         _ACTIVE.add(self)
-        _install_signal_handlers()
+        install_signal_handlers()
         try:
             self._build()
         except BaseException:
@@ -125,8 +132,12 @@ class LabNet:
     def _build(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         for ns in self.namespaces():
-            run(["ip", "netns", "add", ns])
+            # Recorded before it exists: an interrupt between the two steps must not orphan it.
             self._created.append(ns)
+            _EVER_CREATED.add(ns)
+            if STOPPING.is_set():
+                raise LabError("the lab is stopping")
+            run(["ip", "netns", "add", ns])
         if self.router:
             run(["ip", "link", "add", self.client_if, "netns", self.client_ns, "type", "veth",
                  "peer", "name", self.router_client_if, "netns", self.router_ns])
@@ -163,7 +174,11 @@ class LabNet:
         self.ns_run(self.server_ns, ["ip", "addr", "add", f"{INNER_IP}/32", "dev", "lo"])
 
     def teardown(self) -> None:
-        """Kill our processes (by PID), then delete our namespaces. Safe to call more than once."""
+        """Kill our processes (by PID), then delete our namespaces. Safe to call more than once, from any thread."""
+        with self._teardown_lock:
+            self._teardown()
+
+    def _teardown(self) -> None:
         pids = {p.pid for p in self.processes if p.alive()}
         for ns in list(self._created):
             pids |= set(ns_pids(ns))
@@ -196,6 +211,8 @@ class LabNet:
 
     def start(self, ns: str, cmd: list[str], name: str, private_run: bool = False, env: dict | None = None,
               stdin=subprocess.DEVNULL) -> Process:
+        if STOPPING.is_set():
+            raise LabError("the lab is stopping")
         log = self.workdir / f"{name}.log"
         logf = open(log, "wb")
         full = self.wrap(ns, cmd, private_run=private_run, env=env)
@@ -278,22 +295,27 @@ def _exists(pid: int) -> bool:
 def teardown_all() -> None:
     for lab in list(_ACTIVE):
         lab.teardown()
+    # Last sweep: a namespace whose LabNet was still being built when the interrupt came.
+    existing = set(lab_namespaces())
+    for ns in sorted(_EVER_CREATED & existing):
+        _kill_pids(set(ns_pids(ns)) - {os.getpid()})
+        run(["ip", "netns", "del", ns], check=False)
 
 
 _handlers_installed = False
 
 
-def _install_signal_handlers() -> None:
-    """SIGINT/SIGTERM become exceptions, so every `with LabNet` unwinds through its teardown."""
+def install_signal_handlers() -> None:
+    """SIGINT/SIGTERM become exceptions, so every `with LabNet` unwinds through its teardown.
+    Call it from the main thread before starting worker threads (only the main thread can set handlers)."""
     global _handlers_installed
     if _handlers_installed:
         return
-    import threading
-
     if threading.current_thread() is not threading.main_thread():
         return
 
     def handler(signum, frame):
+        STOPPING.set()
         raise KeyboardInterrupt(f"signal {signum}")
 
     signal.signal(signal.SIGINT, handler)

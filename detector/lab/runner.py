@@ -14,7 +14,7 @@ from pathlib import Path
 
 from detector.lab.driver import PATTERNS
 from detector.lab.impair import CONDITIONS
-from detector.lab.netns import LabError, lab_namespaces, new_token, teardown_all
+from detector.lab.netns import STOPPING, LabError, install_signal_handlers, lab_namespaces, new_token, teardown_all
 from detector.lab.pki import make_pki
 from detector.lab.session import LABEL_COLUMNS, SessionPlan, run_session
 from detector.lab.variant import Variant
@@ -74,24 +74,32 @@ def run_lab(variants: list[Variant], sessions: int, seed: int, out_dir: Path, wo
                     log(f"  retry {plan.capture_name}: {exc}")
         raise last
 
+    install_signal_handlers()
+    STOPPING.clear()
+    pool = ThreadPoolExecutor(max_workers=max(1, jobs))
     try:
-        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            futures = {pool.submit(one, p): p for p in plans}
-            for fut in as_completed(futures):
-                plan = futures[fut]
-                try:
-                    rows, stats = fut.result()
-                except LabError as exc:
-                    with lock:
-                        result.failures.append((plan.capture_name, str(exc)))
-                    log(f"FAIL {plan.capture_name}: {exc}")
-                    continue
+        futures = {pool.submit(one, p): p for p in plans}
+        for fut in as_completed(futures):
+            plan = futures[fut]
+            try:
+                rows, stats = fut.result()
+            except LabError as exc:
                 with lock:
-                    result.rows.extend(rows)
-                    result.stats.append(stats)
-                log(f"ok   {plan.capture_name:34s} {plan.condition:12s} {plan.pattern:11s} port {stats['server_port']:<5} "
-                    f"{stats['flows']:3d} flows {stats['packets']:5d} pkts {stats['seconds']:5.1f} s")
+                    result.failures.append((plan.capture_name, str(exc)))
+                log(f"FAIL {plan.capture_name}: {exc}")
+                continue
+            with lock:
+                result.rows.extend(rows)
+                result.stats.append(stats)
+            log(f"ok   {plan.capture_name:34s} {plan.condition:12s} {plan.pattern:11s} port {stats['server_port']:<5} "
+                f"{stats['flows']:3d} flows {stats['packets']:5d} pkts {stats['seconds']:5.1f} s")
+        pool.shutdown(wait=True)
     except BaseException:
+        # Interrupted: no new session starts, running ones lose their processes and namespaces now.
+        STOPPING.set()
+        pool.shutdown(wait=False, cancel_futures=True)
+        teardown_all()
+        pool.shutdown(wait=True)
         teardown_all()
         raise
     finally:
