@@ -45,15 +45,28 @@ def test_registry_uses_known_labels():
     assert {v.label for v in all_variants().values()} <= set(LABELS)
 
 
-def _netns_inodes() -> set[int]:
-    inodes = set()
+def _netns_inodes() -> dict[int, int]:
+    """pid -> network namespace inode, for every process."""
+    inodes = {}
     for pid in os.listdir("/proc"):
         if pid.isdigit():
             try:
-                inodes.add(os.stat(f"/proc/{pid}/ns/net").st_ino)
+                inodes[int(pid)] = os.stat(f"/proc/{pid}/ns/net").st_ino
             except OSError:
                 pass
     return inodes
+
+
+def _descends_from(pid: int, ancestor: int) -> bool:
+    while pid > 1:
+        if pid == ancestor:
+            return True
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                pid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError):
+            return False
+    return False
 
 
 def _lab_ready() -> str | None:
@@ -119,5 +132,8 @@ def test_three_variants_end_to_end(tmp_path):
 
     assert not (netns._EVER_CREATED & set(lab_namespaces()))
     assert set(lab_namespaces()) <= before_ns | (set(lab_namespaces()) - netns._EVER_CREATED)
-    assert _netns_inodes() <= before_inodes
+    # No process of ours (a descendant of this test) lives in a network namespace that was not there before.
+    known = set(before_inodes.values())
+    strays = [pid for pid, ino in _netns_inodes().items() if ino not in known and _descends_from(pid, os.getpid())]
+    assert strays == []
     assert not any(work.iterdir())
