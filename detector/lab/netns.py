@@ -25,6 +25,7 @@ _ACTIVE: set["LabNet"] = set()
 # Set once an interrupt arrives: no new namespace or process may start while the lab is being torn down.
 STOPPING = threading.Event()
 _EVER_CREATED: set[str] = set()  # every namespace name this process made, for the last sweep
+EVER_INODES: set[int] = set()  # their nsfs inodes: a process still inside one after teardown is a leak
 
 
 class LabError(RuntimeError):
@@ -138,6 +139,7 @@ class LabNet:
             if STOPPING.is_set():
                 raise LabError("the lab is stopping")
             run(["ip", "netns", "add", ns])
+            EVER_INODES.add(os.stat(f"/run/netns/{ns}").st_ino)
         if self.router:
             run(["ip", "link", "add", self.client_if, "netns", self.client_ns, "type", "veth",
                  "peer", "name", self.router_client_if, "netns", self.router_ns])
@@ -324,6 +326,19 @@ def install_signal_handlers() -> None:
 
     atexit.register(teardown_all)
     _handlers_installed = True
+
+
+def leaked_processes() -> list[int]:
+    """PIDs still inside a network namespace this process created (they keep it alive after `ip netns del`)."""
+    leaked = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                if os.stat(f"/proc/{pid}/ns/net").st_ino in EVER_INODES:
+                    leaked.append(int(pid))
+            except OSError:
+                pass
+    return leaked
 
 
 def lab_namespaces(token: str | None = None) -> list[str]:

@@ -108,9 +108,12 @@ def run_lab(variants: list[Variant], sessions: int, seed: int, out_dir: Path, wo
             shutil.rmtree(workdir, ignore_errors=True)
     result.seconds = time.monotonic() - t0
     write_dataset(out_dir, result, {v.name for v in variants})
-    leftovers = lab_namespaces(token)
-    if leftovers:
-        raise LabError(f"namespaces left behind: {leftovers}")
+    from detector.lab import netns
+
+    leftovers = sorted(netns._EVER_CREATED & set(lab_namespaces()))
+    leaked = netns.leaked_processes()
+    if leftovers or leaked:
+        raise LabError(f"left behind: namespaces {leftovers}, processes {leaked}")
     return result
 
 
