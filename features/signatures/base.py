@@ -188,6 +188,13 @@ def startswith(data, lengths, literal: bytes):
     return (np.asarray(lengths) >= len(literal)) & equal(data, 0, literal)
 
 
+def startswith_any(data, lengths, literals):
+    out = np.zeros(len(data), bool)
+    for literal in literals:
+        out |= startswith(data, lengths, literal)
+    return out
+
+
 def same_bytes(a, a_pos, b, b_pos, n):
     return (a[:, a_pos:a_pos + n] == b[:, b_pos:b_pos + n]).all(1)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from features.signatures.base import TCP, Detection, Signature, SignatureView, line, startswith
+from features.signatures.base import TCP, Detection, Signature, SignatureView, line, startswith, startswith_any
 
 PATHS = (b"POST /vpnsvc/connect.cgi", b"POST /vpnsvc/vpn.cgi")
 
@@ -13,10 +13,7 @@ PATHS = (b"POST /vpnsvc/connect.cgi", b"POST /vpnsvc/vpn.cgi")
 def detect(view: SignatureView) -> Detection:
     client, clen = view.prefix(0)
     server, slen = view.prefix(1)
-    request = np.zeros(view.m, bool)
-    for path in PATHS:
-        request |= startswith(client, clen, path)
-    fires = (view.proto == TCP) & request & startswith(server, slen, b"HTTP/1.")
+    fires = (view.proto == TCP) & startswith_any(client, clen, PATHS) & startswith(server, slen, b"HTTP/1.")
     evidence = {r: f"softether: '{line(client, clen, r)}' answered by HTTP" for r in np.flatnonzero(fires)}
     return Detection(np.where(fires, 1.0, 0.0), evidence)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from features.signatures.base import TCP, Detection, Signature, SignatureView, startswith
+from features.signatures.base import TCP, Detection, Signature, SignatureView, startswith, startswith_any
 
 METHODS = (b"GET ", b"POST ", b"HEAD ", b"PUT ", b"DELETE ", b"OPTIONS ", b"PATCH ", b"CONNECT ")
 
@@ -20,10 +20,7 @@ def detect_tls(view: SignatureView) -> Detection:
 def detect_http(view: SignatureView) -> Detection:
     client, clen = view.prefix(0)
     server, slen = view.prefix(1)
-    request = np.zeros(view.m, bool)
-    for method in METHODS:
-        request |= startswith(client, clen, method)
-    fires = (view.proto == TCP) & request & startswith(server, slen, b"HTTP/")
+    fires = (view.proto == TCP) & startswith_any(client, clen, METHODS) & startswith(server, slen, b"HTTP/")
     return Detection(np.where(fires, 1.0, 0.0), {r: "http: request answered by a response" for r in np.flatnonzero(fires)})
 
 
