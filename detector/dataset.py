@@ -1,7 +1,8 @@
 """Labelled data: the lab's labels joined to flows, and the tables the model trains and is evaluated on.
 
 Labels come per (capture, server endpoint): a flow takes the row whose server address, port (or `*`) and
-transport match either of its ends. Every flow of a labelled capture must match exactly one row.
+transport match either of its ends, a row with its exact port before a `*` row. Every flow of a labelled
+capture must match exactly one row.
 """
 
 from __future__ import annotations
@@ -57,6 +58,10 @@ def attach_labels(flows: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
         port_ok = (merged["server_port"] == "*") | (merged["server_port"] == merged[f"{end}_port"].astype(str))
         matches.append(merged[port_ok])
     matched = pd.concat(matches).drop_duplicates(subset=["_row", "capture", "server_ip", "server_port", "transport"])
+    # An exact port beats a `*` row: a wildcard for DTLS or ESP to a host must not swallow its DNS flows.
+    matched["_exact"] = matched["server_port"] != "*"
+    has_exact = matched.groupby("_row")["_exact"].transform("any")
+    matched = matched[matched["_exact"] | ~has_exact]
     counts = matched["_row"].value_counts()
     unlabelled = np.setdiff1d(np.arange(len(flows)), counts.index.to_numpy())
     ambiguous = counts.index[counts > 1].to_numpy()

@@ -1,8 +1,9 @@
-"""The classifier: a LightGBM model over the feature schema, as a scikit-learn estimator, saved without pickle.
+"""The classifier: LightGBM over the feature schema, as a scikit-learn estimator, saved without pickle.
 
-One multiclass model predicts `label:protocol` classes (`vpn:openvpn`, `proxy:shadowsocks`, `normal:tls`, ...).
-The flow's `score` is the probability mass of every vpn and proxy class; its `label` is the label with the most
-mass; its `protocol` the most likely class within that label.
+Two boosters share the features. The label booster tells vpn, proxy and normal apart: every flow of a label
+teaches it, whatever the protocol, which is what recall and false positives depend on. The protocol booster
+names the protocol. `predict_proba` combines them over `label:protocol` classes (`vpn:openvpn`,
+`proxy:shadowsocks`, `normal:tls`, ...): P(label) x P(protocol | label).
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from sklearn.utils.validation import check_is_fitted
 from features.schema import FEATURE_SCHEMA_VERSION, MODEL_FEATURES
 
 LABELS = ("vpn", "proxy", "normal")
-MODEL_FILE, METADATA_FILE = "model.txt", "metadata.json"
+BOOSTERS = ("label", "protocol")
+METADATA_FILE = "metadata.json"
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "models"
 
 
@@ -28,12 +30,23 @@ class ModelError(Exception):
     """A model that cannot be used: missing, damaged, or made for another feature schema."""
 
 
+def class_labels(classes) -> np.ndarray:
+    """The label part of `label:protocol` class names."""
+    return np.array([c.split(":", 1)[0] for c in classes])
+
+
+def _model_file(booster: str) -> str:
+    return f"model-{booster}.txt"
+
+
 class VpnDetector(ClassifierMixin, BaseEstimator):
-    """LightGBM over the model features, with class weights and early stopping on a grouped validation split.
+    """LightGBM boosters with balanced class weights and early stopping on a grouped validation split.
 
     Parameters
     ----------
     n_estimators, learning_rate, num_leaves, min_child_samples, colsample_bytree : LightGBM parameters
+    normal_weight : float
+        Extra weight of normal flows in the label booster: false alarms cost more than misses on a busy link.
     early_stopping_rounds : int
         Rounds without improvement of the validation loss after which boosting stops.
     validation_fraction : float
@@ -41,13 +54,15 @@ class VpnDetector(ClassifierMixin, BaseEstimator):
     random_state : int
     """
 
-    def __init__(self, n_estimators=400, learning_rate=0.08, num_leaves=31, min_child_samples=10,
-                 colsample_bytree=0.7, early_stopping_rounds=40, validation_fraction=0.2, random_state=0):
+    def __init__(self, n_estimators=400, learning_rate=0.05, num_leaves=15, min_child_samples=5,
+                 colsample_bytree=0.5, normal_weight=2.0, early_stopping_rounds=40, validation_fraction=0.2,
+                 random_state=0):
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
         self.num_leaves = num_leaves
         self.min_child_samples = min_child_samples
         self.colsample_bytree = colsample_bytree
+        self.normal_weight = normal_weight
         self.early_stopping_rounds = early_stopping_rounds
         self.validation_fraction = validation_fraction
         self.random_state = random_state
@@ -60,66 +75,92 @@ class VpnDetector(ClassifierMixin, BaseEstimator):
                 "verbosity": -1}
 
     def fit(self, X, y, groups=None, sample_weight=None):
-        """Fit on X (n_samples, n_features) and class names y; `groups` (capture sessions) drive the split."""
+        """Fit on X (n_samples, n_features) and `label:protocol` class names y; `groups` are capture sessions."""
         X = np.asarray(X, np.float32)
         y = np.asarray(y).astype(str)
         self.classes_ = np.array(sorted(set(y)))
-        codes = np.searchsorted(self.classes_, y)
-        counts = np.bincount(codes, minlength=len(self.classes_))
-        # Balanced class weights: rare protocols weigh as much as common ones.
-        weight = (len(y) / (len(self.classes_) * counts))[codes]
-        if sample_weight is not None:
-            weight = weight * np.asarray(sample_weight, float)
+        self.labels_ = np.array([label for label in LABELS if label in set(class_labels(self.classes_))])
+        label_index = {label: i for i, label in enumerate(self.labels_)}
+        label_codes = np.array([label_index[label] for label in class_labels(y)])
+        class_codes = np.searchsorted(self.classes_, y)
+        base = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, float)
+        label_weight = base * _balanced(label_codes) * np.where(self.labels_[label_codes] == "normal",
+                                                                self.normal_weight, 1.0)
+        class_weight = base * _balanced(class_codes)
         groups = np.arange(len(y)) if groups is None else np.asarray(groups)
-        params = self._params(len(self.classes_))
         if len(np.unique(groups)) < 2:
-            # One capture session cannot be split honestly: no early stopping, a fixed number of rounds.
-            train_set = lgb.Dataset(X, codes, weight=weight)
-            self.booster_ = lgb.train(params, train_set, num_boost_round=self.n_estimators)
-            self.best_iteration_ = self.n_estimators
-            self.validation_logloss_ = None
+            train, valid = np.arange(len(y)), None  # one session cannot be split honestly: no early stopping
         else:
             train, valid = next(GroupShuffleSplit(n_splits=1, test_size=self.validation_fraction,
-                                                  random_state=self.random_state).split(X, codes, groups))
-            train_set = lgb.Dataset(X[train], codes[train], weight=weight[train], free_raw_data=False)
-            valid_set = lgb.Dataset(X[valid], codes[valid], weight=weight[valid], reference=train_set)
-            self.booster_ = lgb.train(params, train_set, num_boost_round=self.n_estimators, valid_sets=[valid_set],
-                                      callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)])
-            self.best_iteration_ = self.booster_.best_iteration or self.n_estimators
-            self.validation_logloss_ = float(self.booster_.best_score["valid_0"]["multi_logloss"])
+                                                  random_state=self.random_state).split(X, y, groups))
+        self.boosters_, self.best_iterations_, self.validation_logloss_ = {}, {}, {}
+        for name, codes, weight, n in (("label", label_codes, label_weight, len(self.labels_)),
+                                       ("protocol", class_codes, class_weight, len(self.classes_))):
+            booster, best, loss = self._boost(X, codes, weight, n, train, valid)
+            self.boosters_[name], self.best_iterations_[name], self.validation_logloss_[name] = booster, best, loss
         self.n_features_in_ = X.shape[1]
         return self
 
+    def _boost(self, X, codes, weight, n_classes, train, valid):
+        params = self._params(n_classes)
+        train_set = lgb.Dataset(X[train], codes[train], weight=weight[train], free_raw_data=False)
+        if valid is None:
+            return lgb.train(params, train_set, num_boost_round=self.n_estimators), self.n_estimators, None
+        valid_set = lgb.Dataset(X[valid], codes[valid], weight=weight[valid], reference=train_set)
+        booster = lgb.train(params, train_set, num_boost_round=self.n_estimators, valid_sets=[valid_set],
+                            callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)])
+        return booster, booster.best_iteration or self.n_estimators, float(booster.best_score["valid_0"]["multi_logloss"])
+
+    def _predict(self, name, X, **kw):
+        booster = self.boosters_[name]
+        raw = booster.predict(np.asarray(X, np.float32), num_iteration=self.best_iterations_[name], **kw)
+        return raw.reshape(len(raw), -1)
+
+    def label_proba(self, X) -> np.ndarray:
+        """P(label) for the labels in `labels_`: (n_samples, n_labels)."""
+        check_is_fitted(self, "boosters_")
+        return self._predict("label", X)
+
     def predict_proba(self, X) -> np.ndarray:
-        check_is_fitted(self, "booster_")
-        proba = self.booster_.predict(np.asarray(X, np.float32), num_iteration=self.best_iteration_)
-        return proba.reshape(len(proba), -1)
+        """P(class) = P(label) x P(protocol | label), over `classes_`."""
+        label_p = self.label_proba(X)
+        protocol_p = self._predict("protocol", X)
+        class_label = class_labels(self.classes_)
+        out = np.zeros_like(protocol_p)
+        for j, label in enumerate(self.labels_):
+            members = class_label == label
+            within = protocol_p[:, members]
+            out[:, members] = label_p[:, [j]] * within / np.maximum(within.sum(axis=1, keepdims=True), 1e-12)
+        return out
 
     def predict(self, X) -> np.ndarray:
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
-    def contributions(self, X) -> np.ndarray:
-        """Per-feature contributions to each class's raw score: (n_samples, n_classes, n_features + 1)."""
-        check_is_fitted(self, "booster_")
-        raw = self.booster_.predict(np.asarray(X, np.float32), num_iteration=self.best_iteration_, pred_contrib=True)
-        return raw.reshape(len(raw), len(self.classes_), -1)
+    def label_contributions(self, X) -> np.ndarray:
+        """Per-feature contributions to each label's raw score: (n_samples, n_labels, n_features + 1)."""
+        raw = self._predict("label", X, pred_contrib=True)
+        return raw.reshape(len(raw), len(self.labels_), -1)
 
     # -- persistence: LightGBM's own text format beside a JSON metadata file, never pickle -------------------
 
     def save(self, directory, **metadata):
-        check_is_fitted(self, "booster_")
+        check_is_fitted(self, "boosters_")
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        model_text = self.booster_.model_to_string(num_iteration=self.best_iteration_)
-        (directory / MODEL_FILE).write_text(model_text)
+        digests = {}
+        for name in BOOSTERS:
+            text = self.boosters_[name].model_to_string(num_iteration=self.best_iterations_[name])
+            (directory / _model_file(name)).write_text(text)
+            digests[name] = hashlib.sha256(text.encode()).hexdigest()
         meta = {
             "feature_schema_version": FEATURE_SCHEMA_VERSION,
             "features": list(MODEL_FEATURES),
             "classes": self.classes_.tolist(),
+            "labels": self.labels_.tolist(),
             "params": self.get_params(),
-            "best_iteration": int(self.best_iteration_),
+            "best_iterations": {k: int(v) for k, v in self.best_iterations_.items()},
             "validation_logloss": self.validation_logloss_,
-            "model_sha256": hashlib.sha256(model_text.encode()).hexdigest(),
+            "model_sha256": digests,
             **metadata,
         }
         (directory / METADATA_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
@@ -130,9 +171,9 @@ class VpnDetector(ClassifierMixin, BaseEstimator):
         directory = Path(directory)
         try:
             meta = json.loads((directory / METADATA_FILE).read_text())
-            model_text = (directory / MODEL_FILE).read_text()
+            texts = {name: (directory / _model_file(name)).read_text() for name in BOOSTERS}
         except FileNotFoundError as exc:
-            raise ModelError(f"{directory}: no model there ({exc.filename} is missing)") from None
+            raise ModelError(f"{directory}: no model there ({Path(exc.filename).name} is missing)") from None
         except json.JSONDecodeError as exc:
             raise ModelError(f"{directory / METADATA_FILE}: not valid JSON ({exc})") from None
         if meta.get("feature_schema_version") != FEATURE_SCHEMA_VERSION:
@@ -140,18 +181,23 @@ class VpnDetector(ClassifierMixin, BaseEstimator):
                              f"this vpndetect computes schema {FEATURE_SCHEMA_VERSION}; retrain it with `vpndetect train`")
         if meta.get("features") != list(MODEL_FEATURES):
             raise ModelError(f"{directory}: model's feature list differs from schema {FEATURE_SCHEMA_VERSION}")
-        if hashlib.sha256(model_text.encode()).hexdigest() != meta.get("model_sha256"):
-            raise ModelError(f"{directory / MODEL_FILE}: digest does not match the metadata (damaged or edited)")
+        for name, text in texts.items():
+            if hashlib.sha256(text.encode()).hexdigest() != meta.get("model_sha256", {}).get(name):
+                raise ModelError(f"{directory / _model_file(name)}: digest does not match the metadata "
+                                 "(damaged or edited)")
         detector = cls(**{k: v for k, v in meta.get("params", {}).items() if k in cls().get_params()})
-        detector.booster_ = lgb.Booster(model_str=model_text)
+        detector.boosters_ = {name: lgb.Booster(model_str=text) for name, text in texts.items()}
+        detector.best_iterations_ = meta["best_iterations"]
         detector.classes_ = np.array(meta["classes"])
-        detector.best_iteration_ = meta["best_iteration"]
+        detector.labels_ = np.array(meta["labels"])
         detector.validation_logloss_ = meta.get("validation_logloss")
         detector.n_features_in_ = len(meta["features"])
         detector.metadata_ = meta
         return detector
 
 
-def class_labels(classes) -> np.ndarray:
-    """The label part of `label:protocol` class names."""
-    return np.array([c.split(":", 1)[0] for c in classes])
+def _balanced(codes: np.ndarray) -> np.ndarray:
+    """Weights that make every class count as much in total, whatever its size."""
+    counts = np.bincount(codes)
+    present = (counts > 0).sum()
+    return (len(codes) / (present * counts))[codes]

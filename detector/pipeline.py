@@ -74,7 +74,8 @@ class Analyzer:
             np.full(n, "", object)
         flagged = np.flatnonzero(~normal)
         if len(flagged):
-            notes = self._model_evidence(X[flagged], best_class[flagged])
+            label_index = {name: j for j, name in enumerate(self.detector.labels_)}
+            notes = self._model_evidence(X[flagged], np.array([label_index[v] for v in label[flagged]]))
             for i, note in zip(flagged, notes):
                 evidence[i] = f"{evidence[i]}; {note}" if evidence[i] else note
         out["label"] = label
@@ -92,9 +93,9 @@ class Analyzer:
                     decided.setdefault(int(i), verdict)
         return decided
 
-    def _model_evidence(self, X, classes) -> list[str]:
-        """The features that pushed each flow most towards its class, from LightGBM's per-prediction contributions."""
-        contrib = self.detector.contributions(X)[np.arange(len(X)), classes, :-1]
+    def _model_evidence(self, X, labels) -> list[str]:
+        """The features that pushed each flow most towards its label, from LightGBM's per-prediction contributions."""
+        contrib = self.detector.label_contributions(X)[np.arange(len(X)), labels, :-1]
         top = np.argsort(-contrib, axis=1)[:, :TOP_FEATURES]
         notes = []
         for row, indices in enumerate(top):

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import struct
-
 import numpy as np
 
 from features.decode import decode
 from features.decode.transport import PORTED
 from features.readers import iter_batches
+from features.readers.writer import PcapWriter
 
 
 def remap(ports: np.ndarray, seed: int = 1) -> np.ndarray:
@@ -22,15 +21,9 @@ def remap(ports: np.ndarray, seed: int = 1) -> np.ndarray:
 def rewrite_ports(source, destination, seed: int = 1) -> int:
     """Write `source` to `destination` (pcap, nanosecond) with every TCP/UDP port remapped; returns packets."""
     packets = 0
-    linktype = None
     with open(destination, "wb") as out:
+        writer = PcapWriter(out)
         for batch in iter_batches(source):
-            types = np.unique(batch.linktype)
-            if linktype is None:
-                linktype = int(types[0])
-                out.write(struct.pack("<IHHiIII", 0xA1B23C4D, 2, 4, 0, 0, 262144, linktype))
-            if len(types) > 1 or int(types[0]) != linktype:
-                raise ValueError(f"{source}: several link types, cannot write one pcap")
             decoded = decode(batch)
             data = batch.data.copy()
             rows = np.flatnonzero(decoded.valid & (decoded.frag_offset == 0) & np.isin(decoded.protocol, PORTED)
@@ -40,10 +33,6 @@ def rewrite_ports(source, destination, seed: int = 1) -> int:
                 at = decoded.l4_offset[rows] + shift
                 data[at] = new >> 8
                 data[at + 1] = new & 0xFF
-            for i in range(len(batch)):
-                start, caplen = batch.offset[i], batch.caplen[i]
-                ts = batch.ts_ns[i]
-                out.write(struct.pack("<IIII", ts // 10**9, ts % 10**9, caplen, batch.wirelen[i]))
-                out.write(data[start:start + caplen].tobytes())
+            writer.write(batch, data, path=source)
             packets += len(batch)
     return packets

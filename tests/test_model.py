@@ -31,7 +31,7 @@ def _toy_data(n=300, seed=0):
 def test_estimator_contract():
     X, y, groups = _toy_data()
     detector = VpnDetector(n_estimators=30)
-    assert not hasattr(detector, "booster_")
+    assert not hasattr(detector, "boosters_")
     assert detector.fit(X, y, groups=groups) is detector
     assert list(detector.classes_) == ["normal:tls", "proxy:socks", "vpn:wireguard"]
     proba = detector.predict_proba(X)
@@ -44,7 +44,7 @@ def test_save_load_roundtrip_without_pickle(tmp_path):
     X, y, groups = _toy_data()
     detector = VpnDetector(n_estimators=20).fit(X, y, groups=groups)
     detector.save(tmp_path / "m", note="test")
-    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["metadata.json", "model.txt"]
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["metadata.json", "model-label.txt", "model-protocol.txt"]
     loaded = VpnDetector.load(tmp_path / "m")
     assert np.allclose(loaded.predict_proba(X), detector.predict_proba(X))
     assert loaded.metadata_["note"] == "test"
@@ -52,7 +52,8 @@ def test_save_load_roundtrip_without_pickle(tmp_path):
 
 @pytest.mark.parametrize("damage,message", [
     (lambda d: _edit_meta(d, feature_schema_version="0.0"), "feature schema 0.0"),
-    (lambda d: (d / "model.txt").write_text((d / "model.txt").read_text().replace("tree", "Tree", 1)), "digest"),
+    (lambda d: (d / "model-label.txt").write_text((d / "model-label.txt").read_text().replace("tree", "Tree", 1)),
+     "digest"),
     (lambda d: (d / "metadata.json").unlink(), "metadata.json is missing"),
     (lambda d: (d / "metadata.json").write_text("{"), "not valid JSON"),
 ])
@@ -92,7 +93,8 @@ def test_training_is_deterministic(tmp_path):
         shutil.copy(DEMO / name, data / name)
     first = train([data], tmp_path / "a", steps=(2, 5), n_estimators=15, validation_fraction=0.5)
     second = train([data], tmp_path / "b", steps=(2, 5), n_estimators=15, validation_fraction=0.5)
-    assert (tmp_path / "a" / "model.txt").read_bytes() == (tmp_path / "b" / "model.txt").read_bytes()
+    for name in ("model-label.txt", "model-protocol.txt"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
     assert first["training_data"]["sha256"] == second["training_data"]["sha256"]
     assert first["training_data"]["flows"] == 7
 
