@@ -158,6 +158,62 @@ def test_verdict_step_takes_any_detector_object():
     assert load_verdict_detector(detector="signatures").name == "signatures"
 
 
+class _ReplaySource:
+    """Batches of a capture handed out like a ring does, through an fd that poll() finds readable."""
+
+    backend = "replay"
+    iface = "replay"
+
+    def __init__(self, path, batch_size):
+        self.batches = list(iter_batches(path, batch_size, notices=[]))
+        self.r, self.w = os.pipe()
+        os.write(self.w, b"x")
+
+    def fileno(self):
+        return self.r
+
+    def read(self):
+        return self.batches.pop(0) if self.batches else None
+
+    def more_ready(self):
+        return bool(self.batches)
+
+    def stats(self):
+        return {"kernel_received": 0, "kernel_dropped": 0, "ring_freezes": 0}
+
+    def close(self):
+        os.close(self.r)
+        os.close(self.w)
+
+
+class _Collect:
+    def __init__(self):
+        self.frames = []
+        self.statuses = 0
+
+    def write(self, events):
+        self.frames.append(events)
+
+    def status(self, stats):
+        self.statuses += 1
+
+
+def test_loop_alerts_only_and_duration():
+    from detector.live.sniffer import Sniffer
+    source = _ReplaySource(DEMO, 50)
+    flows = LiveFlows(SignatureDetector(), 10, capture="replay")
+    out = _Collect()
+    started = time.monotonic()
+    stats = Sniffer(source, flows, out, alerts_only=True, duration=1.0).run()
+    source.close()
+    assert time.monotonic() - started < 10
+    events = pd.concat(out.frames)
+    assert len(events) and set(events.label) <= {"vpn", "proxy"}
+    assert stats["alerts"] == len(events)
+    assert stats["final_verdicts"] == stats["flows_ended"] > len(events[events.event == "final"])
+    assert stats["open_flows"] == 0 and stats["signal"] is None
+
+
 # -- BPF and the command's errors ----------------------------------------------------------------------------
 
 def test_bpf_compiles_in_user_space():
@@ -350,10 +406,36 @@ def test_filter_in_the_kernel_and_dropping_privileges(tmp_path):
                                    "    s.sendto(b'x' * 40, ('10.99.0.2', 7777)); s.sendto(b'y' * 40, ('10.99.0.2', 7778))\n"
                                    "    time.sleep(0.01)"])
         _wait_for(lambda: [e for e in _events(events_path) if e["event"] == "early"], 15, "early verdict", sniffer)
-        assert _stop_sniffer(sniffer) == 0, sniffer.output()[-1500:]
+        os.kill(sniffer.pid, signal.SIGTERM)
+        assert sniffer.popen.wait(timeout=20) == 0, sniffer.output()[-1500:]
         events = _events(events_path)
     assert _no_namespace_left(net)
+    assert events[-1]["signal"] == "SIGTERM"
     flows = [e for e in events if e["event"] in ("early", "final")]
     assert {e["dst_port"] for e in flows} == {7777}
     assert [e["event"] for e in flows] == ["early", "final"] and flows[0]["packets_at_verdict"] == 3
     assert events[-1]["packets"] == 5 and events[-1]["kernel_received"] == 5
+
+
+@pytest.mark.root
+def test_portable_backend_reports_the_same_flows(tmp_path):
+    why = _lab_ready()
+    if why:
+        pytest.skip(why)
+    pytest.importorskip("scapy")
+    from detector.lab.netns import LabNet
+    events_path = tmp_path / "events.jsonl"
+    with LabNet(tmp_path / "net") as net:
+        sniffer = _start_sniffer(net, events_path, "--backend", "scapy", "--bpf", "udp port 7777",
+                                 "--early-packets", "4")
+        net.ns_run(net.client_ns, [sys.executable, "-c",
+                                   "import socket, time\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+                                   "for i in range(6):\n"
+                                   "    s.sendto(b'x' * 40, ('10.99.0.2', 7777)); time.sleep(0.01)"])
+        _wait_for(lambda: [e for e in _events(events_path) if e["event"] == "early"], 15, "early verdict", sniffer)
+        assert _stop_sniffer(sniffer) == 0, sniffer.output()[-1500:]
+        events = _events(events_path)
+    flows = [e for e in events if e["event"] in ("early", "final")]
+    assert [e["event"] for e in flows] == ["early", "final"]
+    assert flows[0]["packets_at_verdict"] == 4 and flows[1]["packets"] == 6
+    assert events[-1]["backend"] == "scapy" and events[-1]["kernel_dropped"] is None

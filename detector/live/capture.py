@@ -203,6 +203,8 @@ class TPacketSource:
         if self.block_size % page or self.block_size < page:
             raise LiveError(f"block size must be a multiple of the page size ({page} bytes)")
         self.ring_size = self.block_size * self.blocks
+        # At shutdown: how long the block being filled may take to be handed over.
+        self.flush_wait = 2 * int(retire_ms) / 1000 + 0.02
         self.address = 0
         self.sock = None
         self.received = 0
@@ -323,6 +325,7 @@ class ScapySource:
         os.set_blocking(self._wake_w, False)
         self.records = None
         self.received = 0
+        self.flush_wait = 0.3
         self.bpf = bpf
         self._sniffer = None
 

@@ -50,11 +50,10 @@ class JsonlEvents:
         self.out = _Handle(path)
 
     def write(self, events) -> None:
-        names = list(events.columns)
-        lines = [json.dumps({k: _json_value(v) for k, v in zip(names, row)}, separators=(",", ":"))
-                 for row in events.itertuples(index=False, name=None)]
-        if lines:
-            self.out.stream.write("\n".join(lines) + "\n")
+        if len(events):
+            # pandas' encoder (C): NaN and None become null, numpy scalars plain numbers.
+            text = events.to_json(orient="records", lines=True, double_precision=15)
+            self.out.stream.write(text if text.endswith("\n") else text + "\n")
             self.out.stream.flush()
 
     def status(self, stats: dict) -> None:

@@ -121,11 +121,21 @@ class Sniffer:
                 if now >= next_status:
                     self.output.status(self.stats())
                     next_status = now + self.status_every
-            # Whatever the kernel still holds, then every open flow.
+            # Whatever the kernel still holds (its current block comes out when its retire timer fires),
+            # then every open flow.
+            deadline = time.monotonic() + getattr(self.source, "flush_wait", 0.0)
             while True:
                 batch = self.source.read()
                 if batch is None:
-                    break
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    poller.poll(max(1, int(remaining * 1000)))
+                    try:
+                        os.read(self._wake_r, 512)
+                    except BlockingIOError:
+                        pass
+                    continue
                 if self.pcap is not None:
                     self.source.write_pending(self.pcap, batch)
                 self._emit(self.flows.add(batch))

@@ -28,7 +28,6 @@ class SignatureDetector:
         self.flagging = [(s.name, _KIND_LABEL[s.kind]) for s in REGISTRY if s.kind in _KIND_LABEL]
 
     def classify(self, frame: pd.DataFrame) -> pd.DataFrame:
-        out = frame.copy()
         n = len(frame)
         label = np.full(n, "normal", object)
         protocol = np.full(n, "", object)
@@ -48,11 +47,9 @@ class SignatureDetector:
         else:
             recognised = np.full(n, "", object)
         protocol[normal] = np.where(recognised[normal] != "", recognised[normal], "other")
-        out["label"] = label
-        out["protocol"] = protocol
-        out["score"] = np.round(score, 4)
-        out["evidence"] = frame["evidence"].fillna("").to_numpy(object) if "evidence" in frame else np.full(n, "", object)
-        return out
+        evidence = frame["evidence"].fillna("").to_numpy(object) if "evidence" in frame else np.full(n, "", object)
+        # assign: a new frame without copying the feature columns (pandas copy-on-write).
+        return frame.assign(label=label, protocol=protocol, score=np.round(score, 4), evidence=evidence)
 
 
 def _protocol_name(signature: str) -> str:
