@@ -1,9 +1,10 @@
 """Per-flow feature state: numpy rows updated by the compiled kernel, gathered when flows end.
 
-Memory per open flow with the defaults (about 6.5 KB), plus 8 bytes per flow-table row: 56 counters, 10 running sums, 5 log histograms of
-48 bins, records of the first 32 packets, the first 32 payload packets with 64-byte heads of the first 16,
-a 2048-byte client stream prefix (enough for a ClientHello, an HTTP request line, a DNS query) and a
-1024-byte server prefix (ServerHello and, for TLS 1.2, the start of the certificate).
+Memory per open flow with the defaults: 6,768 bytes (`FeatureState.bytes_per_row()`), plus 8 bytes per
+flow-table row. That is 56 counters, 10 running sums, 5 log histograms of 48 bins, records of the first
+32 packets, the first 32 payload packets with 64-byte heads of the first 16, a 2048-byte client stream
+prefix (enough for a ClientHello, an HTTP request line, a DNS query) and a 1024-byte server prefix
+(ServerHello and, for TLS 1.2, the start of the certificate).
 """
 
 from __future__ import annotations
@@ -57,21 +58,9 @@ class FlowRows:
         return self.I[:, k.PROTO]
 
     @property
-    def packets(self):
-        return self.I[:, k.PKTS:k.PKTS + 2]
-
-    @property
-    def n_records(self):
-        """Records filled per flow (the first packets)."""
-        return np.minimum(self.packets.sum(axis=1), self.rec_ts.shape[1])
-
-    @property
     def n_sequence(self):
         """Payload packets recorded per flow."""
         return np.minimum(self.I[:, k.PL_PKTS] + self.I[:, k.PL_PKTS + 1], self.seq_len.shape[1])
-
-    def record_mask(self):
-        return np.arange(self.rec_ts.shape[1]) < self.n_records[:, None]
 
     def sequence_mask(self):
         return np.arange(self.seq_len.shape[1]) < self.n_sequence[:, None]
