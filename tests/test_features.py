@@ -189,6 +189,21 @@ def test_ja4_hashes_follow_the_spec():
     assert ja4(ch) == f"t13d0305h2_{ciphers}_{exts}"
 
 
+def test_fingerprints_match_a_published_chrome_hello():
+    # A Chrome 143 ClientHello as published with its JA3/JA4 by a fingerprinting service: fields in wire order.
+    from features.tls import ClientHello, ja3, ja4
+    hex_list = lambda text: [int(x, 16) for x in text.split(",")]  # noqa: E731
+    ch = ClientHello(
+        legacy_version=0x0303, length=0,
+        ciphers=[0x2A2A] + hex_list("1301,1302,1303,c02b,c02f,c02c,c030,cca9,cca8,c013,c014,009c,009d,002f,0035"),
+        extensions=[(t, b"") for t in [0x3A3A] + hex_list("002d,0033,0010,fe0d,0017,44cd,0000,000b,000a,002b,ff01,"
+                                                          "0023,0012,0005,000d,001b")],
+        sni="tls.browserleaks.com", alpn=["h2", "http/1.1"], groups=[0x4A4A, 4588, 29, 23, 24], point_formats=[0],
+        sig_algs=hex_list("0403,0804,0401,0503,0805,0501,0806,0601"), versions=[0x5A5A, 0x0304, 0x0303])
+    assert ja4(ch) == "t13d1516h2_8daaf6152771_d8a2da3f94cd"
+    assert ja3(ch) == "98487aa16281980e7d1120d399efb6a4"
+
+
 # -- port rewrite invariance ------------------------------------------------------------------------------
 
 @pytest.mark.skipif(shutil.which("tcprewrite") is None, reason="tcprewrite (tcpreplay) not installed")
