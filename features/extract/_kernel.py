@@ -227,9 +227,11 @@ def update(slot, direction, ordinal, ts, proto, sport, dport, tcp_flags, pl_off,
                 if k_pl >= 2 and (opcode == 7 or opcode == 8 or opcode == 10):
                     I[s, RESETS_LATE] += 1
 
-        seq = _read_u32(data, l4_off[i] + 4) if p == _TCP else 0
         if n == 0:
             I[s, PREFIX_FIRST + d] = length
+        if p == _TCP and off < l4_off[i] + 20:
+            continue            # a non-first IP fragment: no TCP header to place it in the stream
+        seq = _read_u32(data, l4_off[i] + 4) if p == _TCP else 0
         if d == 0:
             _append_prefix(s, d, p, seq, n == 0, data, off, cap, length, I, prefix0)
         else:

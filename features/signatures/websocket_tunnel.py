@@ -35,11 +35,14 @@ def _frame(data: bytes):
     elif length == 127:
         length, pos = int.from_bytes(data[2:10], "big"), 10
     mask, pos = data[pos:pos + 4], pos + 4
-    if data[0] & 0x0F not in (0, 1, 2, 8, 9, 10) or len(mask) < 4:
+    opcode, fin = data[0] & 0x0F, data[0] & 0x80
+    # A first frame carries data (text or binary); a control frame would be final and at most 125 bytes.
+    plausible = opcode in (1, 2) or (opcode in (8, 9, 10) and fin and length <= 125)
+    if not plausible or len(mask) < 4:
         return None
     masked = np.frombuffer(data[pos:pos + length], np.uint8)
     body = (masked ^ np.resize(np.frombuffer(mask, np.uint8), len(masked))).tobytes()
-    return data[0] & 0x0F, data[0] & 0x70, body
+    return opcode, data[0] & 0x70, body
 
 
 def _detect(view: SignatureView) -> Detection:
