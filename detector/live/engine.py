@@ -79,7 +79,7 @@ class LiveFlows:
     # -- the three entry points ------------------------------------------------------------------------
 
     def add(self, batch) -> list[pd.DataFrame]:
-        """A batch of packets; returns the verdict events it caused (early, then final)."""
+        """A batch of packets; returns the verdict events it caused (early ones first, then final ones)."""
         if not len(batch):
             return []
         decoded = decode(batch)
@@ -87,15 +87,16 @@ class LiveFlows:
         slot, _, ordinal = _assign(self.early_table, self.early_plugin, batch, decoded)
         self.packets += len(batch)
         self.bytes += int(batch.wirelen.sum())
-        events = []
+        parts = []
         nth = np.flatnonzero((ordinal == self.early_packets - 1) & (slot >= 0))
         if len(nth):
-            events.append(self._early(slot[nth], batch.ts_ns[nth]))
+            # A slot names one flow for the whole batch and a flow has one Nth packet, so slots are unique.
+            slots = slot[nth]
+            parts.append(("early", snapshot_rows(self.early_plugin.state, slots), self.early_table.state[slots],
+                          batch.ts_ns[nth]))
         self._drop_early_expired()
-        final = self._final()
-        if final is not None:
-            events.append(final)
-        return events
+        parts.append(self._ended())
+        return self._verdicts(parts)
 
     def tick(self, now_ns: int | None = None) -> list[pd.DataFrame]:
         """Wall-clock expiry: end the flows idle at `now_ns` (default: now)."""
@@ -103,16 +104,14 @@ class LiveFlows:
         self.table.expire_idle(now_ns)
         self.early_table.expire_idle(now_ns)
         self._drop_early_expired()
-        final = self._final()
-        return [] if final is None else [final]
+        return self._verdicts([self._ended()])
 
     def flush(self) -> list[pd.DataFrame]:
         """End every open flow (shutdown)."""
         self.table.expire_all()
         self.early_table.expire_all()
         self._drop_early_expired()
-        final = self._final()
-        return [] if final is None else [final]
+        return self._verdicts([self._ended()])
 
     # -- snapshots -------------------------------------------------------------------------------------
 
@@ -121,49 +120,60 @@ class LiveFlows:
         if len(slots):
             release_rows(self.early_plugin.state, slots)
 
-    def _early(self, slots: np.ndarray, nth_ts: np.ndarray) -> pd.DataFrame:
-        # A slot names one flow for the whole batch and a flow has one Nth packet, so slots are unique.
-        with np.errstate(invalid="ignore", divide="ignore"):
-            extra = compute_columns(snapshot_rows(self.early_plugin.state, slots), self.early_packets)
-        frame = flow_record_batch(self.early_table.state[slots], self.capture, extra).to_pandas()
-        frame["end_reason"] = None  # still open
-        return self._verdicts(frame, "early", nth_ts)
-
-    def _final(self) -> pd.DataFrame | None:
+    def _ended(self):
+        """The flows that ended: their table rows and feature rows (given back, as the plugin's on_expire
+        does, whose compute_columns call is made once per batch for early and final rows together)."""
         slots = self.table.take_expired()
         if not len(slots):
             return None
-        with np.errstate(invalid="ignore", divide="ignore"):
-            extra = self.plugin.on_expire(slots)
         rows = self.table.state[slots]
-        frame = flow_record_batch(rows, self.capture, extra).to_pandas()
+        features = take_rows(self.plugin.state, slots)
         self.flows_ended += len(slots)
         # When the flow ended: its last packet, or the moment a timeout cut it.
         reason = rows[:, fk.END_REASON]
         ended = np.where(reason == fk.IDLE_TIMEOUT, rows[:, fk.LAST_TS] + self.idle_ns,
                          np.where(reason == fk.ACTIVE_TIMEOUT, rows[:, fk.FIRST_TS] + self.active_ns,
                                   rows[:, fk.LAST_TS]))
-        return self._verdicts(frame, "final", ended)
+        return ("final", features, rows, ended)
 
-    def _verdicts(self, frame: pd.DataFrame, event: str, reference_ns: np.ndarray) -> pd.DataFrame:
+    def _verdicts(self, parts) -> list[pd.DataFrame]:
+        """One feature computation, one frame and one classify call for every snapshot of the batch."""
+        parts = [p for p in parts if p is not None]
+        if not parts:
+            return []
+        if len(parts) == 1:
+            features = parts[0][1]
+        else:
+            features = FlowRows(**{f.name: np.concatenate([getattr(p[1], f.name) for p in parts])
+                                   for f in fields(FlowRows)})
+        rows = np.concatenate([p[2] for p in parts])
+        reference_ns = np.concatenate([np.asarray(p[3], np.int64) for p in parts])
+        kind = np.concatenate([np.full(len(p[2]), p[0], object) for p in parts])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            extra = compute_columns(features, self.early_packets)
+        frame = flow_record_batch(rows, self.capture, extra).to_pandas()
+        early = kind == "early"
+        if early.any():
+            frame["end_reason"] = np.where(early, None, frame["end_reason"].to_numpy(object))  # still open
         out = classify_flows(self.detector, frame)
         now = self.clock()
-        latency = np.maximum(now - np.asarray(reference_ns, np.int64), 0) / 1e6
-        events = pd.DataFrame({"event": event, "time": now / 1e9}, index=out.index)
-        columns = FLOW_NAMES + ["label", "protocol", "score", "evidence"]
-        events = pd.concat([events, out[columns]], axis=1)
+        latency = np.maximum(now - reference_ns, 0) / 1e6
+        events = pd.DataFrame({"event": kind, "time": now / 1e9}, index=out.index)
+        events = pd.concat([events, out[FLOW_NAMES + ["label", "protocol", "score", "evidence"]]], axis=1)
         events["packets_at_verdict"] = out["packets"].to_numpy()
         events["latency_ms"] = np.round(latency, 3)
         if self.keep_features:
             rest = [c for c in out.columns if c not in events.columns]
             events = pd.concat([events, out[rest]], axis=1)
-        self.verdicts[event] += len(events)
-        counts = self.labels[event]
-        for label, count in events["label"].value_counts().items():
-            counts[label] = counts.get(label, 0) + int(count)
-        if event == "early":
-            self.early_latencies_ms.extend(latency.tolist())
-        return events.reset_index(drop=True)
+        labels = events["label"].to_numpy(object)
+        for name in ("early", "final"):
+            mask = kind == name
+            self.verdicts[name] += int(mask.sum())
+            counts = self.labels[name]
+            for label, count in zip(*np.unique(labels[mask].astype(str), return_counts=True)):
+                counts[label] = counts.get(label, 0) + int(count)
+        self.early_latencies_ms.extend(latency[early].tolist())
+        return [events.reset_index(drop=True)]
 
     def warm_up(self) -> None:
         """Run one synthetic flow through a scratch copy of the pipeline, so that compiled kernels and the
@@ -187,6 +197,13 @@ def snapshot_rows(state, slots: np.ndarray) -> FlowRows:
     # Feature rows are either the table's rows themselves or mapped from them (`row_of`).
     rows = state.row_of[slots] if hasattr(state, "row_of") else slots
     return FlowRows(**{f.name: getattr(state, f.name)[rows] for f in fields(FlowRows)})
+
+
+def take_rows(state, slots: np.ndarray) -> FlowRows:
+    """The feature state of ended flows in these table rows; their feature rows are given back."""
+    if hasattr(state, "release"):
+        return state.release(slots)
+    return snapshot_rows(state, slots)
 
 
 def release_rows(state, slots: np.ndarray) -> None:

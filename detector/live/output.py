@@ -72,11 +72,18 @@ _LINE = [("time", 12), ("event", 5), ("label", 6), ("protocol", 14), ("score", 6
          ("proto", 5), ("packets", 7), ("latency_ms", 10)]
 
 
+def _endpoint(ip, port, transport) -> str:
+    if transport not in ("tcp", "udp", "sctp", "udplite") and not port:
+        return str(ip)
+    return f"[{ip}]:{port}" if ":" in str(ip) else f"{ip}:{port}"
+
+
 def _cells(row) -> dict:
     return {
         "time": time.strftime("%H:%M:%S", time.localtime(row.time)) + f".{int(row.time * 1000) % 1000:03d}",
         "event": row.event, "label": row.label, "protocol": str(row.protocol), "score": f"{row.score:.3f}",
-        "src": f"{row.src_ip}:{row.src_port}", "dst": f"{row.dst_ip}:{row.dst_port}", "proto": row.transport,
+        "src": _endpoint(row.src_ip, row.src_port, row.transport),
+        "dst": _endpoint(row.dst_ip, row.dst_port, row.transport), "proto": row.transport,
         "packets": str(row.packets_at_verdict), "latency_ms": f"{row.latency_ms:.1f}",
     }
 
