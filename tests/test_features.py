@@ -3,9 +3,11 @@ port-rewrite invariance, the command."""
 
 from __future__ import annotations
 
+import gzip
 import math
 import shutil
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -220,6 +222,31 @@ def test_rewriting_ports_changes_only_the_port_flag(write, tmp_path):
     others = [n for n in MODEL_FEATURES if n != "well_known_vpn_port"]
     pd.testing.assert_frame_equal(a[others], b[others])
     assert a["signatures"].tolist() == b["signatures"].tolist() == ["wireguard", "openvpn"]
+
+
+LAB = Path(__file__).resolve().parents[1] / "pcaps" / "lab"
+
+
+@pytest.mark.skipif(shutil.which("tcprewrite") is None, reason="tcprewrite (tcpreplay) not installed")
+@pytest.mark.parametrize("capture, portmap", [("openvpn_tls_udp_00.pcap.gz", "1194:34567"),
+                                              ("wireguard_00.pcap.gz", "51820:23456")])
+def test_rewriting_ports_of_a_lab_capture_changes_only_the_port_flag(tmp_path, capture, portmap):
+    source = LAB / capture
+    if not source.exists():
+        pytest.skip(f"{capture} is not in pcaps/lab")
+    original = tmp_path / "orig.pcap"
+    original.write_bytes(gzip.decompress(source.read_bytes()))
+    rewritten = tmp_path / "rewritten.pcap"
+    subprocess.run(["tcprewrite", f"--portmap={portmap}", f"--infile={original}", f"--outfile={rewritten}"],
+                   check=True, capture_output=True)
+    a = extract_features(str(original)).sort_values("first_seen").reset_index(drop=True)
+    b = extract_features(str(rewritten)).sort_values("first_seen").reset_index(drop=True)
+    moved = a["dst_port"] == int(portmap.split(":")[0])
+    assert moved.any() and (b.loc[moved, "dst_port"] == int(portmap.split(":")[1])).all()
+    assert (a.loc[moved, "well_known_vpn_port"] == 1).all() and (b.loc[moved, "well_known_vpn_port"] == 0).all()
+    others = [n for n in MODEL_FEATURES if n != "well_known_vpn_port"]
+    pd.testing.assert_frame_equal(a[others], b[others])
+    assert a["signatures"].tolist() == b["signatures"].tolist()
 
 
 # -- the command ------------------------------------------------------------------------------------------
