@@ -40,9 +40,9 @@ class ClientHello:
         return max(offered) if offered else self.legacy_version
 
 
-def _u16_list(data: bytes, prefix_len: int) -> list:
+def _u16_list(data: bytes, prefix_len: int = 0) -> list:
     body = data[prefix_len:]
-    return [v for (v,) in struct.iter_unpack("!H", body[:len(body) // 2 * 2])]
+    return list(struct.unpack(f"!{len(body) // 2}H", body[:len(body) // 2 * 2]))
 
 
 def _client_hello_body(body: bytes, length: int) -> ClientHello | None:
@@ -52,7 +52,7 @@ def _client_hello_body(body: bytes, length: int) -> ClientHello | None:
     pos = 34
     pos += 1 + body[pos]                                                   # session id
     n = struct.unpack("!H", body[pos:pos + 2])[0]
-    ciphers = [c for (c,) in struct.iter_unpack("!H", body[pos + 2:pos + 2 + n])]
+    ciphers = _u16_list(body[pos + 2:pos + 2 + n])
     pos += 2 + n
     pos += 1 + body[pos]                                                   # compression methods
     extensions = dpkt.ssl.parse_extensions(body[pos:]) if len(body) >= pos + 2 else []
