@@ -261,6 +261,8 @@ def test_command_writes_parquet_and_csv(write, tmp_path):
         assert result.exit_code == 0, result.output
         frame = pd.read_parquet(out) if ext == "parquet" else pd.read_csv(out)
         assert frame["signatures"].tolist() == ["wireguard"]
+    table = runner.invoke(main, ["features", str(capture)])
+    assert table.exit_code == 0 and "receiver index linked" in table.output
 
 
 def test_command_prints_the_schema():

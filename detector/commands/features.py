@@ -25,6 +25,23 @@ def _print_schema(fmt, output):
         click.echo(f"{row.name:40} {row.dtype:8} {row.unit:10} {row.direction:8} {row.meaning}{flag}{source}")
 
 
+def _write_table(batches, output):
+    """For people: each flow's endpoints and size, what it was recognised as, and the evidence that fired
+    (every feature is in the csv/jsonl/parquet output)."""
+    handle = open(output, "w", encoding="utf-8") if output not in (None, "-") else sys.stdout
+    try:
+        handle.write(f"{'flow':58} {'proto':5} {'packets':>8}  {'recognised':12} {'signatures':20} evidence\n")
+        for batch in batches:
+            for row in batch.select(["src_ip", "src_port", "dst_ip", "dst_port", "transport", "packets", "protocols",
+                                     "signatures", "evidence"]).to_pylist():
+                flow = f"{row['src_ip']}:{row['src_port']} -> {row['dst_ip']}:{row['dst_port']}"
+                handle.write(f"{flow:58} {row['transport']:5} {row['packets']:8}  {row['protocols'] or '-':12} "
+                             f"{row['signatures'] or '-':20} {row['evidence']}\n".rstrip() + "\n")
+    finally:
+        if handle is not sys.stdout:
+            handle.close()
+
+
 @click.command()
 @click.option("--schema", "show_schema", is_flag=True, help="Print the feature schema (name, dtype, unit, direction, meaning) and exit.")
 @click.option("--early-packets", default=10, show_default=True, type=click.IntRange(1, 32),
@@ -41,8 +58,12 @@ def features(paths, show_schema, early_packets, idle_timeout, active_timeout, ma
     from features.extract.api import feature_reader
     reader = feature_reader(paths, early_packets=early_packets, idle_timeout=idle_timeout,
                             active_timeout=active_timeout, max_flows=max_flows, on_error="collect", progress=True)
+    fmt = pick_format(fmt, output)
     try:
-        write_flows(reader, pick_format(fmt, output), output)
+        if fmt == "table":
+            _write_table(reader, output)
+        else:
+            write_flows(reader, fmt, output)
     except BrokenPipeError:
         quiet_broken_pipe()
     except (OSError, ValueError) as exc:
