@@ -196,6 +196,17 @@ def ws_chat():
     return websocket(0x1, b'{"type": "message", "text": "hello there, how are you doing today?"}' * 4)
 
 
+def tls_resumption(finished_bytes):
+    from scapy.layers.tls.handshake import TLSClientHello
+    from scapy.layers.tls.record import TLS
+    hello = bytes(TLS(msg=[TLSClientHello(ciphers=[0xC02F])]))
+    server_hello = b"\x02\x00\x00\x46\x03\x03" + bytes(32) + b"\x20" + bytes(32) + b"\xc0\x2f\x00"
+    flight = (b"\x16\x03\x03" + struct.pack("!H", len(server_hello)) + server_hello + b"\x14\x03\x03\x00\x01\x01"
+              + b"\x16\x03\x03" + struct.pack("!H", finished_bytes) + random_bytes(finished_bytes, 11))
+    return tcp_exchange([(0, hello), (1, flight), (0, b"\x14\x03\x03\x00\x01\x01\x16\x03\x03\x00\x28" + bytes(40))],
+                        sport=443)
+
+
 def ssh_interactive():
     return tcp_exchange([(0, b"SSH-2.0-OpenSSH_9.6\r\n"), (1, b"SSH-2.0-OpenSSH_9.2p1\r\n"),
                          (0, random_bytes(1000, 4)), (1, random_bytes(1000, 5))], sport=22)
@@ -217,11 +228,13 @@ CASES = {
     "fully_encrypted": (fully_encrypted, {"fully_encrypted"}),
     "dns_tunnel": (dns_tunnel, {"dns_tunnel"}),
     "ws_tunnel": (ws_tunnel, {"ws_tunnel"}),
+    "fake_tls": (lambda: tls_resumption(700), {"fake_tls"}),
     # Normal traffic: no VPN/proxy signature may fire.
     "dns_normal": (dns_normal, set()),
     "http_plain": (http_plain, set()),
     "ssh_interactive": (ssh_interactive, set()),
     "ws_chat": (ws_chat, set()),
+    "tls_resumption": (lambda: tls_resumption(40), set()),
 }
 
 
@@ -274,4 +287,4 @@ def test_registry_is_consistent():
     assert len(names) == len(set(names))
     assert {"openvpn", "wireguard", "ipsec", "l2tp", "pptp", "sstp", "anyconnect", "softether", "tor",
             "fully_encrypted", "tls_in_tls", "socks", "http_connect", "http_proxy", "ssh_tunnel", "dns_tunnel",
-            "quic", "dtls", "tls_tunnel", "ws_tunnel"} <= set(names)
+            "quic", "dtls", "tls_tunnel", "ws_tunnel", "fake_tls"} <= set(names)

@@ -25,7 +25,7 @@ ALLOWED = {
     "ipsec": {"ipsec"},
     "obfs4": {"fully_encrypted"},
     "openvpn": {"openvpn", "fully_encrypted"},          # static-key mode has no handshake: fully encrypted
-    "shadowsocks": {"fully_encrypted", "tls_in_tls", "ws_tunnel"},
+    "shadowsocks": {"fully_encrypted", "tls_in_tls", "ws_tunnel", "fake_tls"},
     "socks": {"socks"},
     "softether": {"softether", "tls_tunnel", "tls_in_tls"},
     "ssh_tunnel": {"ssh_tunnel"},
@@ -45,7 +45,7 @@ EVERY_CAPTURE = {
     "shadowsocks": "fully_encrypted", "vmess_tcp": "fully_encrypted", "socks5_dante": "socks",
     "ssh_dynamic": "ssh_tunnel", "ssh_local": "ssh_tunnel", "stunnel": "tls_tunnel", "tor_bridge": "tor",
     "tor_obfs4_bridge": "fully_encrypted", "shadowsocks_obfs_http": "ws_tunnel", "shadowsocks_v2ray_ws": "ws_tunnel",
-    "vmess_ws": "ws_tunnel",
+    "vmess_ws": "ws_tunnel", "shadowsocks_obfs_tls": "fake_tls",
 }
 # Variant -> signature that must fire in at least one capture: the inner TLS handshake these tunnels are
 # recognised by is there only when the session inside fetched over HTTPS.
