@@ -17,7 +17,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-FEATURE_SCHEMA_VERSION = "1.0"
+# 1.0 first table; 1.1 prefix entropies dropped, signatures tls_tunnel, ws_tunnel and fake_tls added,
+# ssh_tunnel and anyconnect rules revised.
+FEATURE_SCHEMA_VERSION = "1.1"
 
 DIRECTIONS = (("src2dst", "src2dst"), ("dst2src", "dst2src"), ("bidirectional", "both"))
 STATS = (("min", "minimum"), ("max", "maximum"), ("mean", "mean"), ("std", "standard deviation"),
