@@ -64,6 +64,6 @@ def detect(view: SignatureView) -> Detection:
 
 
 SIGNATURE = Signature(
-    name="anyconnect", title="AnyConnect/OpenConnect", kind="vpn", detect=detect, ports=(("udp", 443),),
+    name="anyconnect", title="AnyConnect/OpenConnect", kind="vpn", detect=detect, ports=(),   # 443: everyone's port
     summary="CSTP CONNECT in clear, or DTLS resuming a session without server certificate",
 )
