@@ -29,7 +29,7 @@ def detect_absolute(view: SignatureView) -> Detection:
     candidates = np.flatnonzero(_answered(view) & np.isin(client[:, 0], list(b"GPHDO")))
     for r in candidates:
         method, _, rest = client[r, :min(clen[r], 16)].tobytes().partition(b" ")
-        absolute[r] = method in METHODS and rest.startswith((b"http://", b"https://", b"ftp://"))
+        absolute[r] = method in METHODS and rest.lower().startswith((b"http://", b"https://", b"ftp://"))
     fires = absolute
     evidence = {r: f"http proxy: absolute-URI request '{line(client, clen, r)}' -> '{line(server, slen, r)}'"
                 for r in np.flatnonzero(fires)}

@@ -56,14 +56,16 @@ def _detect(view: SignatureView) -> Detection:
     for marker in (False, True):
         o = 4 if marker else 0
         request = udp & (i0 == 0) & _ike_header(hi, view.size(i0), view.held(i0), marker)
-        reply = _ike_header(hr, view.size(r0), view.held(r0), marker) & same_bytes(hr, o, hi, o, 8)
-        linked = request & reply
-        ike |= linked
-        score = np.maximum(score, np.where(linked, 1.0, np.where(request, 0.3, 0.0)))
-        for r in np.flatnonzero(linked):
+        answer = request & _ike_header(hr, view.size(r0), view.held(r0), marker)
+        linked = answer & same_bytes(hr, o, hi, o, 8)
+        ike |= answer
+        # Unlinked answers happen when both peers initiate at once; valid headers both ways still suffice.
+        score = np.maximum(score, np.where(linked, 1.0, np.where(answer, 0.8, np.where(request, 0.3, 0.0))))
+        for r in np.flatnonzero(answer):
             version = IKE_VERSIONS[int(hi[r, o + 17])]
+            link = "initiator SPI linked" if linked[r] else "both peers initiating"
             evidence[r] = (f"ipsec: {version} exchange {hi[r, o + 18]} request {view.size(i0)[r]} B / response "
-                           f"{view.size(r0)[r]} B, initiator SPI linked{', NAT-T non-ESP marker' if marker else ''}")
+                           f"{view.size(r0)[r]} B, {link}{', NAT-T non-ESP marker' if marker else ''}")
     # ESP in UDP (NAT-T) needs both directions; ESP/AH as IP protocols are what their number says.
     esp_up, _ = _esp_run(view, 0, 0)
     esp_down, _ = _esp_run(view, 1, 0)
@@ -78,7 +80,7 @@ def _detect(view: SignatureView) -> Detection:
         for r in np.flatnonzero(on):
             detail = f", SPI 0x{spi[r]:08x} with sequence counting" if run[r] else ""
             evidence[r] = f"ipsec: IP protocol {proto} ({name}){detail}"
-    return Detection(score, evidence, {"ike_linked": ike.astype(np.int8)})
+    return Detection(score, evidence, {"ike_exchange": ike.astype(np.int8)})
 
 
 def detect(view: SignatureView) -> Detection:
@@ -88,12 +90,12 @@ def detect(view: SignatureView) -> Detection:
     ike = np.isin(h0[:, 17], versions) | np.isin(h0[:, 21], versions)
     esp = (view.payload_packets >= 3).all(1)
     candidates = (udp & (ike | esp)) | np.isin(view.proto, (ESP, AH))
-    return on_candidates(view, candidates, _detect, ike_linked=0)
+    return on_candidates(view, candidates, _detect, ike_exchange=0)
 
 
 SIGNATURE = Signature(
     name="ipsec", title="IPsec", kind="vpn", detect=detect,
     ports=(("udp", 500), ("udp", 4500)),
     summary="IKE header with length and SPI linkage, NAT-T marker, ESP/AH SPI and sequence pattern",
-    features=(("ike_linked", "int8", "flag", "IKE request and response with the initiator SPI linked"),),
+    features=(("ike_exchange", "int8", "flag", "IKE headers from both sides (an exchange)"),),
 )
