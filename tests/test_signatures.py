@@ -282,6 +282,25 @@ def test_protocols_are_recognised_not_flagged(write):
     assert frame["protocols"][0] == "ssh"
 
 
+def quic():
+    initial = b"\xc3" + struct.pack("!I", 1) + b"\x08" + bytes(range(8)) + b"\x00" + random_bytes(1186, 12)
+    handshake = b"\xc1" + struct.pack("!I", 1) + b"\x00\x08" + bytes(range(8)) + random_bytes(1000, 13)
+    return udp_exchange([(0, initial), (1, handshake), (0, b"\x41" + random_bytes(60, 14))], sport=443)
+
+
+def dtls():
+    hello = b"\x16\xfe\xfd" + bytes(8) + struct.pack("!H", 100) + b"\x01" + bytes(99)
+    server = b"\x16\xfe\xfd" + bytes(8) + struct.pack("!H", 80) + b"\x02" + bytes(79)
+    return udp_exchange([(0, hello), (1, server)], sport=5684)
+
+
+@pytest.mark.parametrize("build, protocol", [(quic, "quic"), (dtls, "dtls"), (dns_normal, "dns"), (http_plain, "http"),
+                                             (ssh_interactive, "ssh")])
+def test_protocols_recognised_for_what_they_are(write, build, protocol):
+    frame = features_of(write, protocol, build())
+    assert frame["protocols"][0] == protocol and frame["signatures"][0] == ""
+
+
 def test_registry_is_consistent():
     names = [s.name for s in REGISTRY]
     assert len(names) == len(set(names))
