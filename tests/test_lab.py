@@ -107,3 +107,68 @@ def test_three_variants_end_to_end(tmp_path):
     assert not (netns._EVER_CREATED & set(lab_namespaces()))
     assert netns.EVER_INODES and netns.leaked_processes() == []
     assert not any(work.iterdir())
+
+
+DATASET = Path(__file__).resolve().parent.parent / "pcaps" / "lab"
+
+
+@pytest.mark.skipif(not (DATASET / "labels.csv").exists(), reason="the lab dataset is not built")
+def test_committed_dataset_is_complete_and_fully_labelled():
+    with open(DATASET / "labels.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    captures = sorted(DATASET.glob("*.pcap.gz"))
+    assert {c.name for c in captures} == {r["capture"] for r in rows}
+    assert sum(c.stat().st_size for c in captures) <= 40 * 1024 * 1024
+
+    mains = [r for r in rows if r["role"] == "main"]
+    variants = {r["variant"]: r["label"] for r in mains}
+    assert sum(1 for lbl in variants.values() if lbl in ("vpn", "proxy")) >= 28
+    assert sum(1 for lbl in variants.values() if lbl == "normal") >= 15
+    for variant in variants:
+        sessions = {r["capture"]: r for r in mains if r["variant"] == variant}
+        assert len(sessions) >= 3
+        assert {r["condition"] for r in sessions.values()} >= {"lan", "wan30", "wan150loss1"}
+
+    # Every flow of every capture has exactly one ground-truth row.
+    try:
+        from features import FlowReader
+    except ImportError:
+        FlowReader = None
+    by_capture = {}
+    for r in rows:
+        by_capture.setdefault(r["capture"], []).append(r)
+    if FlowReader is not None:
+        df = FlowReader([str(c) for c in captures]).to_pandas()
+        flows = [(Path(rec.capture).name, Flow(rec.transport, rec.src_ip, int(rec.src_port), rec.dst_ip, int(rec.dst_port)))
+                 for rec in df.itertuples()]
+    else:
+        from detector.lab.flows import read_flows
+
+        flows = [(c.name, f) for c in captures for f in read_flows(c)[0]]
+    bad = []
+    for name, flow in flows:
+        matched, _, _ = match_flows(by_capture[name], [flow])
+        if len(matched) != 1:
+            bad.append(f"{name}: {flow.describe()}")
+    assert bad == []
+
+
+def test_lab_run_refuses_without_root_and_names_missing_packages(monkeypatch):
+    from click.testing import CliRunner
+
+    from detector.lab import cli as lab_cli
+    from detector.lab import netns
+    from detector.lab.variant import Variant
+
+    monkeypatch.setattr(netns, "is_root", lambda: False)
+    result = CliRunner().invoke(lab_cli.lab, ["run", "--variants", "wireguard"])
+    assert result.exit_code != 0 and "needs root" in result.output and "Traceback" not in result.output
+
+    fake = Variant("fake_vpn", "vpn", "openvpn", "nothing", ("no-such-package-xyz",), 1194, lambda s: None)
+    monkeypatch.setattr(netns, "is_root", lambda: True)
+    monkeypatch.setattr(lab_cli, "all_variants", lambda: {"fake_vpn": fake})
+    result = CliRunner().invoke(lab_cli.lab, ["run", "--variants", "fake_vpn"])
+    assert result.exit_code != 0
+    assert "apt-get install --no-install-recommends no-such-package-xyz" in result.output
+    listing = CliRunner().invoke(lab_cli.lab, ["list"])
+    assert "missing no-such-package-xyz" in listing.output

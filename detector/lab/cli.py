@@ -70,7 +70,7 @@ def run(names, label, sessions, seed, out_dir, work_root, jobs, retries, keep_wo
     if not variants:
         raise click.ClickException("no variant selected")
     missing = sorted({p for v in variants for p in v.missing_packages()} | {b for v in variants for b in _missing_binaries(v)})
-    base = sorted(p for p in ("tcpdump", "iproute2", "ethtool", "nginx-light", "openssl") if not _have_base(p))
+    base = sorted(p for p in ("tcpdump", "iproute2", "ethtool", "nginx-light", "openssl", "procps") if not _have_base(p))
     if missing or base:
         raise click.ClickException(
             f"missing packages for {', '.join(v.name for v in variants if v.missing_packages()) or 'the lab'}: "
@@ -94,6 +94,39 @@ def run(names, label, sessions, seed, out_dir, work_root, jobs, retries, keep_wo
         raise click.ClickException(f"{len(result.failures)} session(s) failed, first {first}: {why.splitlines()[0][:300]}")
 
 
+@lab.command("summary")
+@click.option("--out", "out_dir", default="pcaps/lab", show_default=True, type=click.Path(exists=True, file_okay=False))
+def summary(out_dir):
+    """Captures, flows and packets per variant of a built dataset (from its captures.csv and labels.csv)."""
+    import csv
+
+    out = Path(out_dir)
+    with open(out / "captures.csv", newline="") as f:
+        caps = list(csv.DictReader(f))
+    with open(out / "labels.csv", newline="") as f:
+        labels = list(csv.DictReader(f))
+    per: dict[str, dict] = {}
+    for c in caps:
+        v = per.setdefault(c["variant"], {"label": c["label"], "protocol": c["protocol"], "captures": 0, "flows": 0,
+                                          "packets": 0, "conditions": set(), "ports": set()})
+        v["captures"] += 1
+        v["flows"] += int(c["flows"])
+        v["packets"] += int(c["packets"])
+        v["conditions"].add(c["condition"])
+        v["ports"].add(c["server_port"])
+    click.echo(f"{'variant':26s} {'label':6s} {'protocol':12s} {'captures':>8s} {'flows':>6s} {'packets':>8s}  conditions / ports")
+    for name, v in sorted(per.items(), key=lambda kv: (kv[1]["label"], kv[0])):
+        click.echo(f"{name:26s} {v['label']:6s} {v['protocol']:12s} {v['captures']:8d} {v['flows']:6d} {v['packets']:8d}  "
+                   f"{','.join(sorted(v['conditions']))} / {','.join(sorted(v['ports'], key=int))}")
+    size = sum(p.stat().st_size for p in out.glob("*.pcap.gz"))
+    by_label = {lbl: sum(1 for v in per.values() if v["label"] == lbl) for lbl in ("vpn", "proxy", "normal")}
+    kinds = {r["protocol"] for r in labels if r["label"] == "normal"}
+    click.echo(f"{len(per)} variants ({by_label['vpn']} vpn, {by_label['proxy']} proxy, {by_label['normal']} normal; "
+               f"{len(kinds)} normal protocols), {len(caps)} captures, {sum(v['flows'] for v in per.values())} flows, "
+               f"{sum(v['packets'] for v in per.values())} packets, {size / 1e6:.1f} MB compressed, "
+               f"{len(labels)} label rows")
+
+
 def _have_base(pkg: str) -> bool:
-    binary = {"iproute2": "ip", "nginx-light": "nginx"}.get(pkg, pkg)
+    binary = {"iproute2": "ip", "nginx-light": "nginx", "procps": "sysctl"}.get(pkg, pkg)
     return shutil.which(binary) is not None or Path(f"/usr/sbin/{binary}").exists()

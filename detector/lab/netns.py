@@ -244,17 +244,20 @@ class LabNet:
                 proc.popen.wait(timeout=2)
 
     def wait_listen(self, ns: str, port: int, transport: str = "tcp", timeout: float = 15.0,
-                    proc: Process | None = None) -> None:
+                    proc: Process | None = None, ip: str | None = None) -> None:
+        """Wait for a listening socket on `port` (and on `ip`, when given: another daemon may hold the same port
+        on another address, such as the inner web server on 10.99.1.1:443)."""
         flag = "-lnt" if transport == "tcp" else "-lnu"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             out = self.ns_run(ns, ["ss", "-H", flag, f"sport = :{port}"], check=False).stdout
-            if out.strip():
+            locals_ = [line.split()[3] for line in out.splitlines() if len(line.split()) > 3]
+            if any(ip is None or addr in (f"{ip}:{port}", f"0.0.0.0:{port}", f"*:{port}") for addr in locals_):
                 return
             if proc is not None and not proc.alive():
                 raise LabError(f"{proc.name} exited before listening on {port}/{transport}: {proc.output()[-600:]}")
             time.sleep(0.05)
-        raise LabError(f"nothing listens on {port}/{transport} in {ns} after {timeout:.0f} s")
+        raise LabError(f"nothing listens on {ip or '*'}:{port}/{transport} in {ns} after {timeout:.0f} s")
 
 
 def ns_pids(ns: str) -> list[int]:

@@ -106,8 +106,9 @@ class Session:
     def srun(self, cmd, timeout: float = 60, check: bool = True, **kw) -> subprocess.CompletedProcess:
         return self.net.ns_run(self.net.server_ns, [str(c) for c in cmd], timeout=timeout, check=check, **kw)
 
-    def wait_server(self, port: int | None = None, transport: str = "tcp", proc=None, timeout: float = 15):
-        self.net.wait_listen(self.net.server_ns, port or self.port, transport, timeout=timeout, proc=proc)
+    def wait_server(self, port: int | None = None, transport: str = "tcp", proc=None, timeout: float = 15,
+                    ip: str | None = SERVER_IP):
+        self.net.wait_listen(self.net.server_ns, port or self.port, transport, timeout=timeout, proc=proc, ip=ip)
 
     def wait_client(self, port: int, transport: str = "tcp", proc=None, timeout: float = 15):
         self.net.wait_listen(self.net.client_ns, port, transport, timeout=timeout, proc=proc)
@@ -179,8 +180,8 @@ class Session:
         base = self.write_nginx_conf(name, listens)
         ns = ns or self.net.server_ns
         proc = self.net.start(ns, ["nginx", "-c", str(base / "nginx.conf"), "-p", str(base)], name)
-        port = int(listens[0].split()[0].rsplit(":", 1)[1])
-        self.net.wait_listen(ns, port, "tcp", timeout=10, proc=proc)
+        ip, port = listens[0].split()[0].rsplit(":", 1)
+        self.net.wait_listen(ns, int(port), "tcp", timeout=10, proc=proc, ip=ip)
         return proc
 
     def write_nginx_conf(self, name: str, listens: list[str]) -> Path:

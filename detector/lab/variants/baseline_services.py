@@ -34,7 +34,7 @@ def _dnsmasq(s, listen_ip: str, port: int):
                    f"--listen-address={listen_ip}", "--bind-interfaces", f"--port={port}",
                    f"--address=/lab.test/{s.inner_ip}", "--mx-host=lab.test,mail.lab.test,10",
                    "--txt-record=lab.test,v=spf1 -all", "--host-record=printer.corp.test,10.99.1.20"], "dnsmasq")
-    s.wait_server(port, "udp", proc=sp)
+    s.wait_server(port, "udp", proc=sp, ip=listen_ip)
 
 
 def _dig_rounds(s, dig_opts: list, port: int, server: str):
