@@ -40,8 +40,11 @@ class Analyzer:
         self.class_label = class_labels(detector.classes_)
         self.class_protocol = np.array([c.split(":", 1)[1] for c in detector.classes_])
 
-    def classify(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """The frame with `label`, `protocol`, `score` and `evidence` set for every row."""
+    def classify(self, frame: pd.DataFrame, explain: bool = True) -> pd.DataFrame:
+        """The frame with `label`, `protocol`, `score` and `evidence` set for every row.
+
+        explain=False leaves out the model's per-feature notes (LightGBM contributions, the costliest step);
+        the signatures' evidence is kept. Live capture uses it for early verdicts."""
         out = frame.copy()
         n = len(frame)
         if n == 0:
@@ -73,7 +76,7 @@ class Analyzer:
         evidence = frame["evidence"].fillna("").to_numpy().astype(object) if "evidence" in frame else \
             np.full(n, "", object)
         flagged = np.flatnonzero(~normal)
-        if len(flagged):
+        if len(flagged) and explain:
             label_index = {name: j for j, name in enumerate(self.detector.labels_)}
             notes = self._model_evidence(X[flagged], np.array([label_index[v] for v in label[flagged]]))
             for i, note in zip(flagged, notes):
