@@ -146,12 +146,14 @@ def _wait_line(path: Path, needle: str, proc, timeout: float):
     raise RuntimeError(f"sniffer not ready after {timeout} s")
 
 
-def trial_vpndetect(veth: Veth, capture: Path, mbps: float, seconds: float, work: Path, early: int) -> dict:
+def trial_vpndetect(veth: Veth, capture: Path, mbps: float, seconds: float, work: Path, early: int,
+                    sniff_options=()) -> dict:
     events, log = work / "events.jsonl", work / "vpndetect.log"
     for p in (events, log):
         p.unlink(missing_ok=True)
     cmd = veth.exec(veth.rx_ns, ["taskset", "-c", "0", sys.executable, "-m", "detector.cli", "sniff", "-i",
-                                 veth.rx_if, "--format", "jsonl", "-o", str(events), "--early-packets", str(early)])
+                                 veth.rx_if, "--format", "jsonl", "-o", str(events), "--early-packets", str(early),
+                                 *sniff_options])
     with open(log, "w") as logf:
         proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
     try:
@@ -241,6 +243,8 @@ def main():
     parser.add_argument("--tools", default="vpndetect,nfstream")
     parser.add_argument("--early-packets", type=int, default=10)
     parser.add_argument("--json", type=Path, default=None, help="write every trial here")
+    parser.add_argument("--model", default=None, help="model folder for vpndetect (default: the shipped model)")
+    parser.add_argument("--sniff-option", action="append", default=[], help="extra option for vpndetect sniff")
     args = parser.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("live_bench needs root (namespaces, AF_PACKET)")
@@ -258,7 +262,9 @@ def main():
         os.chmod(work, 0o755)
         runs = {}
         if "vpndetect" in tools:
-            runs["vpndetect"] = lambda r: trial_vpndetect(veth, args.capture, r, args.seconds, work, args.early_packets)
+            options = (["--model", args.model] if args.model else []) + args.sniff_option
+            runs["vpndetect"] = lambda r: trial_vpndetect(veth, args.capture, r, args.seconds, work, args.early_packets,
+                                                          options)
         if "nfstream" in tools:
             runs["nfstream"] = lambda r: trial_nfstream(veth, args.capture, r, args.seconds, work, 64 << 20)
         report = search(runs, rates, log)

@@ -214,6 +214,27 @@ def test_loop_alerts_only_and_duration():
     assert stats["open_flows"] == 0 and stats["signal"] is None
 
 
+def test_only_final_verdicts_ask_for_the_costly_explanation():
+    calls = []
+
+    class Explaining:
+        def classify(self, frame, explain=True):
+            calls.append((sorted(set(frame["end_reason"].isna())), explain))
+            return frame.assign(label="vpn", protocol="x", score=1.0, evidence="")
+
+    t0 = 1_700_000_000 * 10**9
+    flows = LiveFlows(Explaining(), 4, clock=lambda: t0)
+    flows.add(_udp(t0 + np.arange(5) * 1000, sport=1))   # early only
+    flows.flush()                                          # final only
+    flows.add(_udp(t0 + np.arange(5) * 1000, sport=2))
+    assert calls == [([True], False), ([False], True), ([True], False)]
+    calls.clear()
+    both = LiveFlows(Explaining(), 2, clock=lambda: t0, explain="none")
+    both.add(_udp(t0 + np.arange(3) * 1000))
+    both.flush()
+    assert [explain for _, explain in calls] == [False, False]
+
+
 # -- BPF and the command's errors ----------------------------------------------------------------------------
 
 def test_bpf_compiles_in_user_space():
@@ -439,3 +460,19 @@ def test_portable_backend_reports_the_same_flows(tmp_path):
     assert [e["event"] for e in flows] == ["early", "final"]
     assert flows[0]["packets_at_verdict"] == 4 and flows[1]["packets"] == 6
     assert events[-1]["backend"] == "scapy" and events[-1]["kernel_dropped"] is None
+
+
+@pytest.mark.root
+def test_interface_going_away_ends_capture_with_a_summary(tmp_path):
+    why = _lab_ready()
+    if why:
+        pytest.skip(why)
+    from detector.lab.netns import LabNet
+    events_path = tmp_path / "events.jsonl"
+    with LabNet(tmp_path / "net") as net:
+        sniffer = _start_sniffer(net, events_path)
+        net.ns_run(net.client_ns, ["ip", "link", "del", net.client_if])
+        assert sniffer.popen.wait(timeout=20) == 1
+        log = sniffer.output()
+    assert "vpndetect sniff:" in log and f"interface {net.client_if} disappeared" in log
+    assert _events(events_path)[-1]["error"] == f"interface {net.client_if} disappeared"

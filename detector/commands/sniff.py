@@ -50,6 +50,9 @@ def _drop_privileges(user: str) -> None:
 @click.option("--detector", "detector_kind", type=click.Choice(("auto", "model", "signatures")), default="auto",
               show_default=True, help="auto: the model when there is one, else the handshake signatures alone.")
 @click.option("--all-columns", is_flag=True, help="Put every feature column in the jsonl events.")
+@click.option("--explain", type=click.Choice(("final", "all", "none")), default="final", show_default=True,
+              help="Which verdicts carry the model's per-feature explanation (its costliest step); signature "
+                   "evidence is always there.")
 @click.option("--ring-blocks", default=64, show_default=True, type=click.IntRange(2, 4096),
               help="Blocks in the TPACKET_V3 ring.")
 @click.option("--block-size", default=1 << 20, show_default=True, type=click.IntRange(4096, 1 << 27),
@@ -59,7 +62,8 @@ def _drop_privileges(user: str) -> None:
 @click.option("--backend", type=click.Choice(("auto", "tpacket", "scapy")), default="auto", show_default=True,
               help="Capture backend: TPACKET_V3 ring on Linux, scapy elsewhere.")
 def sniff(iface, bpf, early_packets, fmt, output, duration, write_pcap, alerts_only, idle_timeout, active_timeout,
-          max_flows, user, model_dir, detector_kind, all_columns, ring_blocks, block_size, retire_ms, backend):
+          max_flows, user, model_dir, detector_kind, all_columns, explain, ring_blocks, block_size, retire_ms,
+          backend):
     """Capture on an interface and report VPN and proxy flows as they happen.
 
     Each flow gets an early verdict once it has --early-packets packets and a final one when it ends (FIN/RST,
@@ -72,6 +76,9 @@ def sniff(iface, bpf, early_packets, fmt, output, duration, write_pcap, alerts_o
     from detector.live.sniffer import Sniffer
     from detector.live.verdicts import ModelUnavailable, load_verdict_detector
 
+    # One core, one thread: LightGBM's OpenMP threads would only wait on each other (and cost ~8 ms a call
+    # when the other cores are busy); set before the model library loads.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     if fmt is None:
         fmt = "jsonl" if output and output.endswith((".jsonl", ".json")) else "table"
     try:
@@ -86,7 +93,7 @@ def sniff(iface, bpf, early_packets, fmt, output, duration, write_pcap, alerts_o
         except ModelUnavailable as exc:
             fail(str(exc))
         flows = LiveFlows(detector, early_packets, idle_timeout, active_timeout, max_flows, capture=iface,
-                          keep_features=all_columns)
+                          keep_features=all_columns, explain=explain)
         flows.warm_up()
         try:
             if write_pcap:
@@ -121,6 +128,9 @@ def sniff(iface, bpf, early_packets, fmt, output, duration, write_pcap, alerts_o
             pcap.close()
         source.close()
     click.echo(summary_text(stats), err=True)
+    if stats.get("error"):
+        click.echo(f"vpndetect: error: {stats['error']}; capture stopped", err=True)
+        sys.exit(1)
     if stats.get("kernel_dropped"):
         click.echo(f"vpndetect: warning: the kernel dropped {stats['kernel_dropped']} packets (ring full); "
                    f"try a bigger ring (--ring-blocks) or a --bpf filter", err=True)

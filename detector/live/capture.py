@@ -269,6 +269,18 @@ class TPacketSource:
         return PacketBatch(self.buffer[:used], self._offset[:n], self._caplen[:n], self._wirelen[:n],
                            self._ts[:n], np.full(n, self.linktype, np.int64))
 
+    def error(self) -> str | None:
+        """After poll() reported an error on the socket: what happened, if capture cannot go on."""
+        import errno
+        code = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        try:
+            socket.if_nametoindex(self.iface)
+        except OSError:
+            return f"interface {self.iface} disappeared"
+        if code in (errno.ENETDOWN, errno.ENODEV, errno.ENXIO):
+            return f"interface {self.iface} went down"
+        return None
+
     def more_ready(self) -> bool:
         """A read stopped for lack of room: more blocks are waiting."""
         return bool(self.info[2])
@@ -383,6 +395,9 @@ class ScapySource:
 
     def more_ready(self) -> bool:
         return False
+
+    def error(self) -> str | None:
+        return None
 
     def stats(self) -> dict:
         return {"kernel_received": self.received, "kernel_dropped": None, "ring_freezes": None}

@@ -47,11 +47,13 @@ class LiveFlows:
     idle_timeout, active_timeout, max_flows : as for FlowReader
     capture : the name written in the `capture` column (the interface)
     keep_features : also return every feature column in the events
+    explain : which verdicts carry the model's per-feature explanation (its costliest step): "final"
+        (default: early verdicts come fast, final ones explain themselves), "all" or "none"
     """
 
     def __init__(self, detector, early_packets: int = 10, idle_timeout: float = 120.0,
                  active_timeout: float = 1800.0, max_flows: int = 500_000, capture: str = "live",
-                 keep_features: bool = False, clock=time.time_ns):
+                 keep_features: bool = False, clock=time.time_ns, explain: str = "final"):
         self.detector = detector
         self.early_packets = int(early_packets)
         self.idle_ns = int(idle_timeout * 1e9)
@@ -64,6 +66,9 @@ class LiveFlows:
         self.early_plugin.on_capacity(len(self.early_table.state))
         self.capture = capture
         self.keep_features = keep_features
+        if explain not in ("final", "all", "none"):
+            raise ValueError("explain must be 'final', 'all' or 'none'")
+        self.explain = explain
         self.clock = clock
         self.packets = 0
         self.bytes = 0
@@ -155,7 +160,7 @@ class LiveFlows:
         early = kind == "early"
         if early.any():
             frame["end_reason"] = np.where(early, None, frame["end_reason"].to_numpy(object))  # still open
-        out = classify_flows(self.detector, frame)
+        out = self._classify(frame, early)
         now = self.clock()
         latency = np.maximum(now - reference_ns, 0) / 1e6
         events = pd.DataFrame({"event": kind, "time": now / 1e9}, index=out.index)
@@ -175,11 +180,21 @@ class LiveFlows:
         self.early_latencies_ms.extend(latency[early].tolist())
         return [events.reset_index(drop=True)]
 
+    def _classify(self, frame: pd.DataFrame, early: np.ndarray) -> pd.DataFrame:
+        if self.explain != "final" or not early.any() or early.all():
+            explain = self.explain == "all" or (self.explain == "final" and not early.any())
+            return classify_flows(self.detector, frame, explain=explain)
+        # Rows are early ones first, then final ones.
+        k = int(early.sum())
+        return pd.concat([classify_flows(self.detector, frame.iloc[:k], explain=False),
+                          classify_flows(self.detector, frame.iloc[k:], explain=True)])
+
     def warm_up(self) -> None:
         """Run one synthetic flow through a scratch copy of the pipeline, so that compiled kernels and the
         model are loaded before the first real packet (the first early verdict is then not late)."""
         from features.batch import PacketBatch
-        scratch = LiveFlows(self.detector, self.early_packets, capture="warm-up", clock=self.clock)
+        scratch = LiveFlows(self.detector, self.early_packets, capture="warm-up", clock=self.clock,
+                            explain=self.explain)
         frames = [_udp_frame(i % 2, 100 + i) for i in range(max(self.early_packets, 2))]
         data = np.frombuffer(b"".join(frames), np.uint8).copy()
         caplen = np.array([len(f) for f in frames], np.int64)

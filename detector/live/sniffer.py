@@ -43,6 +43,7 @@ class Sniffer:
         self.name = name or getattr(source, "iface", "")
         self.stopping = False
         self.stop_signal = None
+        self.error = None
         self.alerts = 0
         self.started = None
 
@@ -119,11 +120,16 @@ class Sniffer:
                     wait = next_tick - now
                     if deadline is not None:
                         wait = min(wait, deadline - now)
-                    poller.poll(max(0, int(wait * 1000) + 1))
+                    ready = poller.poll(max(0, int(wait * 1000) + 1))
                     try:
                         os.read(self._wake_r, 512)
                     except BlockingIOError:
                         pass
+                    if any(fd == self.source.fileno() and event & (select.POLLERR | select.POLLHUP | select.POLLNVAL)
+                           for fd, event in ready):
+                        self.error = self.source.error()
+                        if self.error:
+                            break
                 batch = self.source.read()
                 if batch is not None:
                     last_batch = time.monotonic()
@@ -178,4 +184,5 @@ class Sniffer:
             "early_latency_ms_p90": round(float(np.percentile(latencies, 90)), 3) if len(latencies) else None,
             **kernel,
             "signal": signal.Signals(self.stop_signal).name if self.stop_signal else None,
+            "error": self.error,
         }

@@ -89,10 +89,29 @@ def load_verdict_detector(model_dir=None, detector: str = "auto", warn=None):
     return analyzer
 
 
-def classify_flows(detector, frame: pd.DataFrame) -> pd.DataFrame:
-    """The verdict step: `detector.classify(frame)`, checked to carry every verdict column."""
-    out = detector.classify(frame)
+def classify_flows(detector, frame: pd.DataFrame, explain: bool = True) -> pd.DataFrame:
+    """The verdict step: `detector.classify(frame)`, checked to carry every verdict column. `explain=False`
+    asks the detector to leave out its costly per-feature explanations, when its classify takes `explain`."""
+    if _takes_explain(detector):
+        out = detector.classify(frame, explain=explain)
+    else:
+        out = detector.classify(frame)
     missing = [c for c in VERDICT_COLUMNS if c not in out.columns]
     if missing:
         raise TypeError(f"{type(detector).__name__}.classify returned no {missing} columns")
     return out
+
+
+def _takes_explain(detector) -> bool:
+    import inspect
+    cached = getattr(detector, "_live_takes_explain", None)
+    if cached is None:
+        try:
+            cached = "explain" in inspect.signature(detector.classify).parameters
+        except (TypeError, ValueError):
+            cached = False
+        try:
+            detector._live_takes_explain = cached
+        except AttributeError:
+            pass
+    return cached
