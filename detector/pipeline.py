@@ -1,10 +1,16 @@
 """From flows with features to verdicts: label, protocol, score and evidence for every flow.
 
-How signatures and the model combine: signatures are features of the model, so it weighs them with
-everything else. A signature decides alone in one case only: when it verifies the handshake of a VPN or
-proxy protocol in both directions (confidence >= DECISIVE) — for example a WireGuard initiation and response
-linked by the receiver index, or a SOCKS5 greeting and its reply — the flow is labelled with that protocol
-even if the model said normal. Signatures of whole families (fully encrypted, TLS-in-TLS) never decide alone.
+How signatures and the model combine:
+- Signatures are features of the model, so it weighs them with everything else.
+- The model alone does not make an alarm: a flow it calls vpn or proxy keeps that label only with evidence,
+  that is a VPN/proxy signature that fired, or else at least MIN_PACKETS packets with traffic both ways and a
+  score of at least `threshold` (0.9 by default). Real networks carry many protocols no training set has
+  seen, and an alarm without evidence on one of them costs an analyst more than a missed tunnel costs in a
+  flow that shows nothing: a tiny or one-way flow, or a doubtful score, stays normal.
+- A signature decides alone in one case only: when it verifies the handshake of a VPN or proxy protocol in
+  both directions (confidence >= DECISIVE), for example a WireGuard initiation and response linked by the
+  receiver index, or a SOCKS5 greeting and its reply. The flow then gets that protocol even if the model said
+  normal. Signatures of whole families (fully encrypted, TLS-in-TLS) never decide alone.
 """
 
 from __future__ import annotations
@@ -17,6 +23,8 @@ from features.extract.api import feature_matrix
 from features.schema import MODEL_FEATURES
 
 DECISIVE = 0.9
+THRESHOLD = 0.9
+MIN_PACKETS = 6
 # Signatures that name their protocol by structure, and the (label, protocol) they decide.
 DECIDING_SIGNATURES = {
     "openvpn": ("vpn", "openvpn"), "wireguard": ("vpn", "wireguard"), "ipsec": ("vpn", "ipsec"),
@@ -28,15 +36,16 @@ VERDICT_COLUMNS = ["label", "protocol", "score", "evidence"]
 TOP_FEATURES = 3
 
 
-def load_detector(model_dir=None) -> "Analyzer":
-    return Analyzer(VpnDetector.load(model_dir) if model_dir else VpnDetector.load())
+def load_detector(model_dir=None, threshold=THRESHOLD) -> "Analyzer":
+    return Analyzer(VpnDetector.load(model_dir) if model_dir else VpnDetector.load(), threshold)
 
 
 class Analyzer:
-    """Applies a fitted VpnDetector to feature frames."""
+    """Applies a fitted VpnDetector to feature frames, with the evidence rule above."""
 
-    def __init__(self, detector: VpnDetector):
+    def __init__(self, detector: VpnDetector, threshold: float = THRESHOLD):
         self.detector = detector
+        self.threshold = threshold
         self.class_label = class_labels(detector.classes_)
         self.class_protocol = np.array([c.split(":", 1)[1] for c in detector.classes_])
 
@@ -56,15 +65,21 @@ class Analyzer:
         mass = np.stack([proba[:, self.class_label == label].sum(axis=1) for label in LABELS], axis=1)
         label = np.array(LABELS)[np.argmax(mass, axis=1)]
         score = mass[:, 0] + mass[:, 1]
-        within = np.where(self.class_label[None, :] == label[:, None], proba, -1.0)
-        best_class = np.argmax(within, axis=1)
-        protocol = self.class_protocol[best_class].astype(object)
 
+        fired = frame["signatures"].fillna("").to_numpy() != "" if "signatures" in frame else np.zeros(n, bool)
+        shown = ((frame["packets"].to_numpy() >= MIN_PACKETS) & (frame["src2dst_packets"].to_numpy() > 0)
+                 & (frame["dst2src_packets"].to_numpy() > 0) & (score >= self.threshold))
+        label[(label != "normal") & ~(fired | shown)] = "normal"
         decided = self._decisive_signatures(frame)
-        for i, (sig_label, sig_protocol) in decided.items():
+        for i, (sig_label, _) in decided.items():
             if label[i] == "normal":
-                label[i], protocol[i] = sig_label, sig_protocol
+                label[i] = sig_label
                 score[i] = max(score[i], DECISIVE)
+        best_class = self._best_class(proba, label)
+        protocol = self.class_protocol[best_class].astype(object)
+        for i, (sig_label, sig_protocol) in decided.items():
+            if label[i] == sig_label:
+                protocol[i] = sig_protocol  # a verified handshake names its protocol better than the model
 
         normal = label == "normal"
         recognised = frame["protocols"].fillna("").str.split(",").str[0].to_numpy() if "protocols" in frame else \
@@ -86,6 +101,11 @@ class Analyzer:
         out["score"] = np.round(score, 4)
         out["evidence"] = evidence
         return out
+
+    def _best_class(self, proba, label):
+        """The most likely class within each flow's label."""
+        within = np.where(self.class_label[None, :] == label[:, None], proba, -1.0)
+        return np.argmax(within, axis=1)
 
     def _decisive_signatures(self, frame) -> dict:
         decided = {}

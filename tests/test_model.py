@@ -106,7 +106,26 @@ def test_decisive_signature_overrides_a_normal_verdict():
     import pandas as pd
     frame = pd.DataFrame(np.full((2, len(MODEL_FEATURES)), -3.0, np.float32), columns=MODEL_FEATURES)
     frame["sig_wireguard"] = [0.95, 0.0]
+    frame["packets"], frame["src2dst_packets"], frame["dst2src_packets"] = [2, 2], [1, 1], [1, 1]
     frame["protocols"], frame["evidence"] = ["", "tls"], ["wireguard: handshake", ""]
+    frame["signatures"] = ["wireguard", ""]
     out = Analyzer(detector).classify(frame)
     assert list(out.label) == ["vpn", "normal"]
     assert list(out.protocol) == ["wireguard", "tls"]
+
+
+def test_model_alone_needs_evidence_to_raise_an_alarm():
+    import pandas as pd
+    from features.schema import MODEL_FEATURES
+    X, y, groups = _toy_data()
+    detector = VpnDetector(n_estimators=30).fit(X, y, groups=groups)
+    tunnel = X[y == "vpn:wireguard"][:3]
+    frame = pd.DataFrame(tunnel, columns=MODEL_FEATURES)
+    frame[[c for c in MODEL_FEATURES if c.startswith("sig_")]] = 0.0
+    # The same confident model verdict: a long two-way flow, a 3-packet flow, a one-way flow.
+    frame["packets"], frame["src2dst_packets"], frame["dst2src_packets"] = [40, 3, 40], [20, 2, 40], [20, 1, 0]
+    frame["signatures"], frame["protocols"], frame["evidence"] = "", "", ""
+    out = Analyzer(detector, threshold=0.5).classify(frame)
+    assert list(out.label) == ["vpn", "normal", "normal"]
+    frame["signatures"] = "fully_encrypted"
+    assert list(Analyzer(detector, threshold=0.5).classify(frame).label) == ["vpn"] * 3
