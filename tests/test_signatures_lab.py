@@ -23,6 +23,8 @@ ALLOWED = {
     "dns_tunnel": {"dns_tunnel"},
     "http_proxy": {"http_connect", "http_proxy"},
     "ipsec": {"ipsec"},
+    "l2tp": {"l2tp", "ipsec"},                          # L2TP/IPsec: IKE and ESP carry the L2TP session
+    "pptp": {"pptp"},
     "obfs4": {"fully_encrypted"},
     "openvpn": {"openvpn", "fully_encrypted"},          # static-key mode has no handshake: fully encrypted
     "shadowsocks": {"fully_encrypted", "tls_in_tls", "ws_tunnel", "fake_tls"},
@@ -41,7 +43,7 @@ ALLOWED = {
 EVERY_CAPTURE = {
     "wireguard": "wireguard", "openvpn_tls_udp": "openvpn", "openvpn_tls_tcp": "openvpn",
     "openvpn_tlscrypt_udp": "openvpn", "openvpn_tlscrypt_tcp": "openvpn", "ipsec_ikev2_udp": "ipsec",
-    "anyconnect_dtls": "anyconnect", "iodine": "dns_tunnel", "obfs4": "fully_encrypted",
+    "anyconnect_dtls": "anyconnect", "l2tp": "l2tp", "l2tp_ipsec": "ipsec", "pptp": "pptp", "ipsec_esp": "ipsec", "iodine": "dns_tunnel", "obfs4": "fully_encrypted",
     "shadowsocks": "fully_encrypted", "vmess_tcp": "fully_encrypted", "socks5_dante": "socks",
     "ssh_dynamic": "ssh_tunnel", "ssh_local": "ssh_tunnel", "stunnel": "tls_tunnel", "tor_bridge": "tor",
     "tor_obfs4_bridge": "fully_encrypted", "shadowsocks_obfs_http": "ws_tunnel", "shadowsocks_v2ray_ws": "ws_tunnel",
