@@ -90,11 +90,13 @@ class LabNet:
     share one subnet and every frame crosses a delay/jitter/loss schedule.
     """
 
-    def __init__(self, workdir: Path, router: bool = False, token: str | None = None, host_addresses: bool = True):
+    def __init__(self, workdir: Path, router: bool = False, token: str | None = None, host_addresses: bool = True,
+                 client_addresses: bool | None = None):
         self.token = token or new_token()
         # False for User-Mode-Linux guests: they own the veth ends through raw sockets, so the host stack
         # must hold no address there (it would answer ARP for the guest's address).
         self.host_addresses = host_addresses
+        self.client_addresses = host_addresses if client_addresses is None else client_addresses
         self.workdir = Path(workdir)
         self.router = router
         prefix = f"vpnlab-{self.token}"
@@ -167,11 +169,13 @@ class LabNet:
                 # The router only bridges frames in userspace; its own stack must never answer anything.
                 self.ns_run(self.router_ns, ["sysctl", "-q", "-w", f"net.ipv4.conf.{ifname}.arp_ignore=8"], check=False)
                 self.ns_run(self.router_ns, ["ip", "link", "set", ifname, "promisc", "on"])
+        if not self.client_addresses:
+            self.ns_run(self.client_ns, ["sysctl", "-q", "-w", f"net.ipv4.conf.{self.client_if}.arp_ignore=8"], check=False)
+        else:
+            self.ns_run(self.client_ns, ["ip", "addr", "add", f"{CLIENT_IP}/{SUBNET_PREFIX}", "dev", self.client_if])
         if not self.host_addresses:
-            for ns, ifname in ends[:2]:
-                self.ns_run(ns, ["sysctl", "-q", "-w", f"net.ipv4.conf.{ifname}.arp_ignore=8"], check=False)
+            self.ns_run(self.server_ns, ["sysctl", "-q", "-w", f"net.ipv4.conf.{self.server_if}.arp_ignore=8"], check=False)
             return
-        self.ns_run(self.client_ns, ["ip", "addr", "add", f"{CLIENT_IP}/{SUBNET_PREFIX}", "dev", self.client_if])
         self.ns_run(self.server_ns, ["ip", "addr", "add", f"{SERVER_IP}/{SUBNET_PREFIX}", "dev", self.server_if])
         self.ns_run(self.server_ns, ["ip", "addr", "add", f"{INNER_IP}/32", "dev", "lo"])
 

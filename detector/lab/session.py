@@ -264,18 +264,20 @@ def run_session(plan: SessionPlan, workdir: Path, out_dir: Path, pki: Pki) -> tu
     sdir.mkdir(parents=True, exist_ok=True)
     raw = sdir / "capture.pcap"
     t0 = time.monotonic()
-    uml = plan.variant.needs_uml
-    with LabNet(sdir, router=cond.needs_router, host_addresses=not uml) as net:
+    uml = plan.variant.needs_uml  # True: both ends are guests; "client": only the client is
+    with LabNet(sdir, router=cond.needs_router, host_addresses=uml is not True, client_addresses=not uml) as net:
         s = Session(plan, net, pki, sdir)
         if cond.needs_router:
             bridge = net.start(net.router_ns, [sys.executable, "-m", "detector.lab.impair", net.router_client_if,
                                                net.router_server_if, cond.name, "--seed", str(plan.seed)], "bridge")
             bridge.wait_output("bridging", timeout=10)
         s.make_site()
-        if uml:  # the server guest runs this same configuration itself
-            s.write_nginx_conf("inner-web", [f"{INNER_IP}:80", f"{INNER_IP}:443 ssl http2"])
+        # A server that wants every address's port 443 (SoftEther's SSTP) gets an inner server on 80 only.
+        inner = [f"{INNER_IP}:80"] + ([f"{INNER_IP}:443 ssl http2"] if plan.variant.extra.get("inner_https", True) else [])
+        if uml is True:  # the server guest runs this same configuration itself
+            s.write_nginx_conf("inner-web", inner)
         else:
-            s.start_nginx("inner-web", [f"{INNER_IP}:80", f"{INNER_IP}:443 ssl http2"])
+            s.start_nginx("inner-web", inner)
         cap = Capture(net, raw)
         cap.start()
         access = plan.variant.run(s)

@@ -39,7 +39,7 @@ class Variant:
     # Binaries that must exist besides the packages (checked instead of dpkg when set, cheaper and exact).
     binaries: tuple[str, ...] = ()
     random_port: bool = True  # False when the protocol cannot move (ESP, GRE, iodine's fixed DNS port)
-    needs_uml: bool = False
+    needs_uml: bool | str = False  # True: client and server run in UML guests; "client": only the client
     setup_budget: float = 20.0  # seconds the tunnel may take to come up
     description: str = ""
     extra: dict = field(default_factory=dict, hash=False, compare=False)

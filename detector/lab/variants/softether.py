@@ -36,15 +36,20 @@ def _vpncmd(s, ns_run, target: str, mode: str, *cmd, timeout: float = 30, retrie
     raise LabError(f"vpncmd {' '.join(map(str, cmd[:2]))} failed: {last}")
 
 
-def softether(s):
-    password = f"lab{s.seed:x}"
+def start_server(s, password: str):
     s.server(_wrapped(s, "server", ["vpnserver", "execsvc"]), "vpnserver")
     srv = lambda *c, **k: _vpncmd(s, s.srun, "localhost:5555", "/SERVER", *c, **k)
     srv("UserCreate", "labuser", "/GROUP:none", "/REALNAME:none", "/NOTE:none")
     srv("UserPasswordSet", "labuser", f"/PASSWORD:{password}")
     srv("SecureNatEnable")
-    if s.port != 5555:
+    if s.port not in (443, 992, 1194, 5555):
         srv("ListenerCreate", str(s.port), hub=False)
+    s.wait_server(proc=None, ip=None)
+
+
+def softether(s):
+    password = f"lab{s.seed:x}"
+    start_server(s, password)
     s.client(_wrapped(s, "client", ["vpnclient", "execsvc"]), "vpnclient")
     cli = lambda *c, **k: _vpncmd(s, s.crun, "localhost", "/CLIENT", *c, **k)
     cli("NicCreate", "vpn0")

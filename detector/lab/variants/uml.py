@@ -107,19 +107,26 @@ swanctl --load-all --noprompt --uri unix://{d}/charon.vici --file {d}/swanctl.co
 """
 
 
-def _boot(s, setup_server: str, setup_client: str, access: Access, budget: float = 90) -> None:
+def _boot(s, setup_server: str | None, setup_client: str, access: Access, budget: float = 90) -> None:
+    """Boot the guests (no server guest when `setup_server` is None: the server runs on the host) and wait
+    for the client guest's payload verdict."""
     modroot = _modroot(s)
     u = s.path("uml")
     s.write("uml/modprobe.sh", MODPROBE.format(modroot=modroot), 0o755)
     spec = s.payload_spec(access)
     common = dict(session=s.dir, modroot=modroot)
     nginx = f"nginx -c {s.dir}/inner-web/nginx.conf -p {s.dir}/inner-web &"
-    s.write("uml/guest-s.sh", COMMON.format(addr=SERVER_IP, **common)
-            + f"ip addr add {INNER_IP}/32 dev lo\n" + setup_server + SERVER_TAIL.format(nginx=nginx, **common))
+    if setup_server is not None:
+        s.write("uml/guest-s.sh", COMMON.format(addr=SERVER_IP, **common)
+                + f"ip addr add {INNER_IP}/32 dev lo\n" + setup_server + SERVER_TAIL.format(nginx=nginx, **common))
+    else:
+        s.write("uml/s.ready", "host\n")
     s.write("uml/guest-c.sh", COMMON.format(addr=CLIENT_IP, **common)
             + CLIENT_TAIL.format(setup=setup_client, python=s.py, spec=spec, **common))
     for role, ns, ifname, mac in (("s", s.net.server_ns, s.net.server_if, "02:00:00:00:00:02"),
                                   ("c", s.net.client_ns, s.net.client_if, "02:00:00:00:00:01")):
+        if role == "s" and setup_server is None:
+            continue
         s.write(f"uml/init-{role}.sh", INIT.format(modprobe=u / "modprobe.sh", role=role, **common), 0o755)
         (u / f"tmp-{role}").mkdir(exist_ok=True)
         (u / f"run-{role}").mkdir(exist_ok=True)
