@@ -50,7 +50,7 @@ def _lab_ready() -> str | None:
         return "needs root"
     if not os.path.exists("/proc/self/ns/net") or shutil.which("ip") is None:
         return "needs network namespaces and iproute2"
-    for tool in ("tcpdump", "ethtool", "nginx", "openssl"):
+    for tool in ("tcpdump", "ethtool", "nginx", "openssl", "dig", "dnsmasq"):
         if shutil.which(tool) is None and not os.path.exists(f"/usr/sbin/{tool}"):
             return f"{tool} is not installed"
     registry = all_variants()

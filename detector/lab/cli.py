@@ -70,7 +70,7 @@ def run(names, label, sessions, seed, out_dir, work_root, jobs, retries, keep_wo
     if not variants:
         raise click.ClickException("no variant selected")
     missing = sorted({p for v in variants for p in v.missing_packages()} | {b for v in variants for b in _missing_binaries(v)})
-    base = sorted(p for p in ("tcpdump", "iproute2", "ethtool", "nginx-light", "openssl", "procps") if not _have_base(p))
+    base = sorted(p for p in ("tcpdump", "iproute2", "ethtool", "nginx-light", "openssl", "procps", "bind9-dnsutils", "dnsmasq-base") if not _have_base(p))
     if missing or base:
         raise click.ClickException(
             f"missing packages for {', '.join(v.name for v in variants if v.missing_packages()) or 'the lab'}: "
@@ -128,5 +128,6 @@ def summary(out_dir):
 
 
 def _have_base(pkg: str) -> bool:
-    binary = {"iproute2": "ip", "nginx-light": "nginx", "procps": "sysctl"}.get(pkg, pkg)
+    binary = {"iproute2": "ip", "nginx-light": "nginx", "procps": "sysctl", "bind9-dnsutils": "dig",
+              "dnsmasq-base": "dnsmasq"}.get(pkg, pkg)
     return shutil.which(binary) is not None or Path(f"/usr/sbin/{binary}").exists()
