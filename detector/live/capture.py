@@ -237,9 +237,10 @@ class TPacketSource:
             raise
         self.cursor = np.zeros(1, np.int64)
         self.info = np.zeros(3, np.int64)
-        # Room for a quarter of the ring per read (at least two blocks): bounded memory, few calls.
-        self.limit = max(4096, self.ring_size // 4 // 64)
-        self.buffer = np.empty(max(2 * self.block_size, self.ring_size // 4) + 4096, np.uint8)
+        # Room for half the ring per read (at least two blocks): under load batches grow until the per-batch
+        # cost is small per packet, while the other half of the ring keeps filling.
+        self.limit = max(4096, self.ring_size // 2 // 64)
+        self.buffer = np.empty(max(2 * self.block_size, self.ring_size // 2) + 4096, np.uint8)
         self._offset = np.empty(self.limit, np.int64)
         self._caplen = np.empty(self.limit, np.int64)
         self._wirelen = np.empty(self.limit, np.int64)

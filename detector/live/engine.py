@@ -32,6 +32,7 @@ from features.flowtable import FlowTable
 from features import flowstate as fk
 from detector.live.verdicts import classify_flows
 
+INITIAL_ROWS = 1 << 17
 FLOW_NAMES = [name for name, _, _ in FLOW_COLUMNS]
 EVENT_COLUMNS = ["event", "time"] + FLOW_NAMES + ["label", "protocol", "score", "evidence",
                                                   "packets_at_verdict", "latency_ms"]
@@ -58,10 +59,14 @@ class LiveFlows:
         self.early_packets = int(early_packets)
         self.idle_ns = int(idle_timeout * 1e9)
         self.active_ns = int(active_timeout * 1e9)
-        self.table = FlowTable(idle_timeout, active_timeout, max_flows)
+        # Sized up front for the largest batches a ring read can hand over: growing a table mid-capture copies
+        # it and rebuilds its index while the ring fills.
+        rows = min(int(max_flows), INITIAL_ROWS)
+        self.table = FlowTable(idle_timeout, active_timeout, max_flows, initial_capacity=rows)
         self.plugin = FeaturePlugin(self.early_packets)
         self.plugin.on_capacity(len(self.table.state))
-        self.early_table = FlowTable(idle_timeout, active_timeout, max_flows, max_packets=self.early_packets)
+        self.early_table = FlowTable(idle_timeout, active_timeout, max_flows, max_packets=self.early_packets,
+                                     initial_capacity=rows)
         self.early_plugin = FeaturePlugin(self.early_packets)
         self.early_plugin.on_capacity(len(self.early_table.state))
         self.capture = capture

@@ -3,6 +3,7 @@ write verdicts; on SIGINT/SIGTERM (or after --duration) flush every open flow an
 
 from __future__ import annotations
 
+import gc
 import os
 import select
 import signal
@@ -44,6 +45,9 @@ class Sniffer:
         self.stopping = False
         self.stop_signal = None
         self.error = None
+        # VPNDETECT_LIVE_TRACE=FILE: one line per batch (time, packets, milliseconds, kernel drops so far).
+        trace = os.environ.get("VPNDETECT_LIVE_TRACE")
+        self._trace = open(trace, "w", buffering=1) if trace else None
         self.alerts = 0
         self.started = None
 
@@ -97,6 +101,10 @@ class Sniffer:
             self.output.write(events)
 
     def run(self) -> dict:
+        # Everything loaded so far (pandas, pyarrow, the model) is long-lived: out of the cyclic collector's
+        # sight, a collection no longer walks it (a full pass over it stalls the loop for tens of ms).
+        gc.collect()
+        gc.freeze()
         self._install_signals()
         poller = select.poll()
         poller.register(self.source.fileno(), select.POLLIN | select.POLLERR)
@@ -136,6 +144,9 @@ class Sniffer:
                     if self.pcap is not None:
                         self.source.write_pending(self.pcap, batch)
                     self._emit(self.flows.add(batch))
+                    if self._trace is not None:
+                        self._trace.write(f"{last_batch:.4f} {len(batch)} {1e3 * (time.monotonic() - last_batch):.2f} "
+                                          f"{self.source.stats().get('kernel_dropped')}\n")
                 now = time.monotonic()
                 if now >= next_tick:
                     self._emit(self.flows.tick())
