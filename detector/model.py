@@ -121,17 +121,22 @@ class VpnDetector(ClassifierMixin, BaseEstimator):
         check_is_fitted(self, "boosters_")
         return self._predict("label", X)
 
+    def protocol_proba(self, X) -> np.ndarray:
+        """P(protocol | label) over `classes_`: each label's classes sum to one."""
+        check_is_fitted(self, "boosters_")
+        protocol_p = self._predict("protocol", X)
+        class_label = class_labels(self.classes_)
+        for label in self.labels_:
+            members = class_label == label
+            protocol_p[:, members] /= np.maximum(protocol_p[:, members].sum(axis=1, keepdims=True), 1e-12)
+        return protocol_p
+
     def predict_proba(self, X) -> np.ndarray:
         """P(class) = P(label) x P(protocol | label), over `classes_`."""
         label_p = self.label_proba(X)
-        protocol_p = self._predict("protocol", X)
-        class_label = class_labels(self.classes_)
-        out = np.zeros_like(protocol_p)
-        for j, label in enumerate(self.labels_):
-            members = class_label == label
-            within = protocol_p[:, members]
-            out[:, members] = label_p[:, [j]] * within / np.maximum(within.sum(axis=1, keepdims=True), 1e-12)
-        return out
+        index = {label: j for j, label in enumerate(self.labels_)}
+        label_of_class = np.array([index[label] for label in class_labels(self.classes_)])
+        return label_p[:, label_of_class] * self.protocol_proba(X)
 
     def predict(self, X) -> np.ndarray:
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]

@@ -61,8 +61,8 @@ class Analyzer:
                 out[column] = pd.Series(dtype=float if column == "score" else object)
             return out
         X = feature_matrix(frame)
-        proba = self.detector.predict_proba(X)
-        mass = np.stack([proba[:, self.class_label == label].sum(axis=1) for label in LABELS], axis=1)
+        label_p = dict(zip(self.detector.labels_, self.detector.label_proba(X).T))
+        mass = np.stack([label_p.get(label, np.zeros(n)) for label in LABELS], axis=1)
         label = np.array(LABELS)[np.argmax(mass, axis=1)]
         score = mass[:, 0] + mass[:, 1]
 
@@ -75,37 +75,38 @@ class Analyzer:
             if label[i] == "normal":
                 label[i] = sig_label
                 score[i] = max(score[i], DECISIVE)
-        best_class = self._best_class(proba, label)
-        protocol = self.class_protocol[best_class].astype(object)
+
+        # Protocol names: a recognised application protocol names a normal flow; the protocol booster names
+        # the rest (it is the costlier booster, so it runs only where it is needed).
+        recognised = frame["protocols"].fillna("").str.split(",").str[0].to_numpy() if "protocols" in frame else \
+            np.full(n, "")
+        normal = label == "normal"
+        protocol = np.where(normal & (recognised != ""), recognised, "other").astype(object)
+        named = np.flatnonzero(~normal | (recognised == ""))
+        if len(named):
+            proba = self.detector.protocol_proba(X[named])
+            within = np.where(self.class_label[None, :] == label[named][:, None], proba, -1.0)
+            best = np.argmax(within, axis=1)
+            sure = within[np.arange(len(named)), best] >= 0.5
+            protocol[named] = np.where(~normal[named] | sure, self.class_protocol[best], "other")
         for i, (sig_label, sig_protocol) in decided.items():
             if label[i] == sig_label:
                 protocol[i] = sig_protocol  # a verified handshake names its protocol better than the model
 
-        normal = label == "normal"
-        recognised = frame["protocols"].fillna("").str.split(",").str[0].to_numpy() if "protocols" in frame else \
-            np.full(n, "")
-        model_sure = proba[np.arange(n), best_class] >= 0.5
-        protocol[normal] = np.where(recognised[normal] != "", recognised[normal],
-                                    np.where(model_sure[normal], protocol[normal], "other"))
-
         evidence = frame["evidence"].fillna("").to_numpy().astype(object) if "evidence" in frame else \
             np.full(n, "", object)
-        flagged = np.flatnonzero(~normal)
-        if len(flagged) and explain:
+        # The model's own reasons are added where no signature already explains the alarm.
+        unexplained = np.flatnonzero(~normal & (evidence == ""))
+        if len(unexplained) and explain:
             label_index = {name: j for j, name in enumerate(self.detector.labels_)}
-            notes = self._model_evidence(X[flagged], np.array([label_index[v] for v in label[flagged]]))
-            for i, note in zip(flagged, notes):
-                evidence[i] = f"{evidence[i]}; {note}" if evidence[i] else note
+            notes = self._model_evidence(X[unexplained], np.array([label_index[v] for v in label[unexplained]]))
+            for i, note in zip(unexplained, notes):
+                evidence[i] = note
         out["label"] = label
         out["protocol"] = protocol
         out["score"] = np.round(score, 4)
         out["evidence"] = evidence
         return out
-
-    def _best_class(self, proba, label):
-        """The most likely class within each flow's label."""
-        within = np.where(self.class_label[None, :] == label[:, None], proba, -1.0)
-        return np.argmax(within, axis=1)
 
     def _decisive_signatures(self, frame) -> dict:
         decided = {}
