@@ -124,6 +124,14 @@ def test_idle_flows_end_by_the_wall_clock_without_packets():
     assert flows.open_flows == 0 and flows.flush() == []
 
 
+def test_latency_histogram_quantiles():
+    from detector.live.engine import LatencyHistogram
+    h = LatencyHistogram()
+    assert h.quantile(0.5) is None
+    h.add(np.array([10.0, 20.0, 30.0, 40.0, 1e6]))
+    assert len(h) == 5 and abs(h.quantile(0.5) - 30.05) < 1e-9 and h.quantile(1.0) > 9999
+
+
 def test_a_flow_reaching_n_in_one_batch_gets_both_verdicts_once():
     t0 = 1_700_000_000 * 10**9
     flows = LiveFlows(SignatureDetector(), 4, clock=lambda: t0)
@@ -212,6 +220,23 @@ def test_loop_alerts_only_and_duration():
     assert stats["alerts"] == len(events)
     assert stats["final_verdicts"] == stats["flows_ended"] > len(events[events.event == "final"])
     assert stats["open_flows"] == 0 and stats["signal"] is None
+
+
+def test_loop_in_a_thread_stops_on_request():
+    import threading
+    from detector.live.sniffer import Sniffer
+    source = _ReplaySource(DEMO, 50)
+    out = _Collect()
+    sniffer = Sniffer(source, LiveFlows(SignatureDetector(), 10, capture="replay"), out)
+    result = {}
+    thread = threading.Thread(target=lambda: result.update(sniffer.run()))
+    thread.start()
+    time.sleep(1.0)
+    sniffer.stop()
+    thread.join(timeout=10)
+    source.close()
+    assert not thread.is_alive() and result["open_flows"] == 0
+    assert result["final_verdicts"] == result["flows_ended"] > 0
 
 
 def test_only_final_verdicts_ask_for_the_costly_explanation():

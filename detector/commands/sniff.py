@@ -79,6 +79,12 @@ def sniff(iface, bpf, early_packets, fmt, output, duration, write_pcap, alerts_o
     # One core, one thread: LightGBM's OpenMP threads would only wait on each other (and cost ~8 ms a call
     # when the other cores are busy); set before the model library loads.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    if user:
+        import pwd
+        try:
+            pwd.getpwnam(user)
+        except KeyError:
+            fail(f"--user: no such user: {user}")
     if fmt is None:
         fmt = "jsonl" if output and output.endswith((".jsonl", ".json")) else "table"
     try:

@@ -239,7 +239,8 @@ class TPacketSource:
         self.info = np.zeros(3, np.int64)
         # Room for half the ring per read (at least two blocks): under load batches grow until the per-batch
         # cost is small per packet, while the other half of the ring keeps filling.
-        self.limit = max(4096, self.ring_size // 2 // 64)
+        # (A block is taken whole: the limit must hold a block of minimum-size frames, 64 bytes a slot.)
+        self.limit = max(4096, 2 * (self.block_size // 64), self.ring_size // 2 // 64)
         self.buffer = np.empty(max(2 * self.block_size, self.ring_size // 2) + 4096, np.uint8)
         self._offset = np.empty(self.limit, np.int64)
         self._caplen = np.empty(self.limit, np.int64)

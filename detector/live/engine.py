@@ -2,7 +2,9 @@
 wall-clock expiry.
 
 Per batch, in FlowReader's order: decode, `FlowTable.add`, plugins' `on_capacity` / `on_packets`, then
-`take_expired()` (which frees the rows), the plugin's `on_expire`, `flow_record_batch`: final verdicts.
+`take_expired()` (which frees the rows) and the ended flows' feature rows (given back as the plugin's
+`on_expire` does), `compute_columns`, `flow_record_batch`: final verdicts. Early and final snapshots of a
+batch share one `compute_columns` call, one frame and one model call per kind.
 
 Early verdicts must see exactly a flow's first N packets, as the model was trained on flows cut there
 (`max_packets`), whatever else arrived in the same batch. A second table with `max_packets=N` and its own
@@ -80,7 +82,7 @@ class LiveFlows:
         self.flows_ended = 0
         self.verdicts = {"early": 0, "final": 0}
         self.labels = {"early": {}, "final": {}}
-        self.early_latencies_ms: list[float] = []
+        self.latency = LatencyHistogram()
 
     @property
     def open_flows(self) -> int:
@@ -182,7 +184,7 @@ class LiveFlows:
             counts = self.labels[name]
             for label, count in zip(*np.unique(labels[mask].astype(str), return_counts=True)):
                 counts[label] = counts.get(label, 0) + int(count)
-        self.early_latencies_ms.extend(latency[early].tolist())
+        self.latency.add(latency[early])
         return [events.reset_index(drop=True)]
 
     def _classify(self, frame: pd.DataFrame, early: np.ndarray) -> pd.DataFrame:
@@ -207,6 +209,31 @@ class LiveFlows:
         ts = self.clock() + np.arange(len(frames), dtype=np.int64) * 1000
         scratch.add(PacketBatch(data, offset, caplen, caplen.copy(), ts, np.ones(len(frames), np.int64)))
         scratch.flush()
+
+
+class LatencyHistogram:
+    """Early-verdict latencies in 0.1 ms bins up to 10 s (the last bin holds everything above): the median and
+    p90 of a capture of any length in 800 KB."""
+
+    BIN_MS, BINS = 0.1, 100_001
+
+    def __init__(self):
+        self.counts = np.zeros(self.BINS, np.int64)
+
+    def add(self, latencies_ms: np.ndarray) -> None:
+        if len(latencies_ms):
+            bins = np.minimum((np.asarray(latencies_ms) / self.BIN_MS).astype(np.int64), self.BINS - 1)
+            np.add.at(self.counts, bins, 1)
+
+    def __len__(self) -> int:
+        return int(self.counts.sum())
+
+    def quantile(self, q: float) -> float | None:
+        total = len(self)
+        if not total:
+            return None
+        at = int(np.searchsorted(np.cumsum(self.counts), q * total, side="left"))
+        return round((at + 0.5) * self.BIN_MS, 3)
 
 
 def snapshot_rows(state, slots: np.ndarray) -> FlowRows:

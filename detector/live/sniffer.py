@@ -7,9 +7,9 @@ import gc
 import os
 import select
 import signal
+import threading
 import time
 
-import numpy as np
 
 from detector.live.output import ALERT_LABELS, alerts
 
@@ -57,8 +57,11 @@ class Sniffer:
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
-        self._old_wakeup = signal.set_wakeup_fd(self._wake_w)
         self._old_handlers = {}
+        self._old_wakeup = None
+        if threading.current_thread() is not threading.main_thread():
+            return  # signals belong to the main thread; stop() still works from anywhere
+        self._old_wakeup = signal.set_wakeup_fd(self._wake_w)
 
         def handler(signum, frame):
             self.stopping = True
@@ -68,7 +71,8 @@ class Sniffer:
             self._old_handlers[sig] = signal.signal(sig, handler)
 
     def _restore_signals(self):
-        signal.set_wakeup_fd(self._old_wakeup)
+        if self._old_wakeup is not None:
+            signal.set_wakeup_fd(self._old_wakeup)
         for sig, old in self._old_handlers.items():
             signal.signal(sig, old)
         for fd in (self._wake_r, self._wake_w):
@@ -175,6 +179,9 @@ class Sniffer:
             self._emit(self.flows.flush())
         finally:
             self._restore_signals()
+            gc.unfreeze()
+            if self._trace is not None:
+                self._trace.close()
         stats = self.stats()
         self.output.status(stats)
         return stats
@@ -182,7 +189,6 @@ class Sniffer:
     def stats(self) -> dict:
         f = self.flows
         kernel = self.source.stats()
-        latencies = np.asarray(f.early_latencies_ms, float)
         seconds = time.monotonic() - self.started if self.started else 0.0
         return {
             "interface": self.name, "backend": getattr(self.source, "backend", ""),
@@ -191,8 +197,7 @@ class Sniffer:
             "flows_ended": f.flows_ended, "open_flows": f.open_flows,
             "early_verdicts": f.verdicts["early"], "final_verdicts": f.verdicts["final"],
             "early_labels": dict(f.labels["early"]), "final_labels": dict(f.labels["final"]), "alerts": self.alerts,
-            "early_latency_ms_median": round(float(np.median(latencies)), 3) if len(latencies) else None,
-            "early_latency_ms_p90": round(float(np.percentile(latencies, 90)), 3) if len(latencies) else None,
+            "early_latency_ms_median": f.latency.quantile(0.5), "early_latency_ms_p90": f.latency.quantile(0.9),
             **kernel,
             "signal": signal.Signals(self.stop_signal).name if self.stop_signal else None,
             "error": self.error,
