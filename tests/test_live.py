@@ -379,7 +379,13 @@ def test_wireguard_is_vpn_and_https_normal_live(tmp_path):
         wg = Session(SessionPlan(registry["wireguard"], 0, 41, "bulk", "lan", True), net, pki, tmp_path / "wg")
         wg.make_site()
         wg.start_nginx("inner-web", [f"{INNER_IP}:80", f"{INNER_IP}:443 ssl http2"])
-        wg.payload(registry["wireguard"].run(wg) or Access())
+        access = registry["wireguard"].run(wg) or Access()
+        # Inside the tunnel too: wgc has no link header (ARPHRD_NONE), its frames are raw IP.
+        inner_path = tmp_path / "inner.jsonl"
+        inner = net.start(net.client_ns, VPNDETECT + ["sniff", "-i", "wgc", "--format", "jsonl", "-o", str(inner_path),
+                                                      "--early-packets", "3"], "sniff-inner", env={"PYTHONPATH": str(ROOT)})
+        inner.wait_output("capturing on", timeout=60)
+        wg.payload(access)
         # HTTPS: nginx on the server's veth address, a download with curl.
         web = Session(SessionPlan(registry["https_curl"], 1, 42, "bulk", "lan", True), net, pki, tmp_path / "web")
         web.make_site()
@@ -406,6 +412,10 @@ def test_wireguard_is_vpn_and_https_normal_live(tmp_path):
         assert probe[0]["end_reason"] == "idle_timeout" and probe[0]["packets"] == 3
         assert probe[0]["time"] - probe[0]["last_seen"] >= idle
         assert probe[0]["time"] - sent <= idle + 5
+
+        assert _stop_sniffer(inner) == 0, inner.output()[-1500:]
+        tunnelled = [e for e in _events(inner_path) if e.get("dst_ip") == INNER_IP and e["event"] == "final"]
+        assert tunnelled and tunnelled[0]["transport"] == "tcp" and tunnelled[0]["packets"] > 3
 
         # Clean shutdown: SIGINT flushes the open flows and prints the summary.
         assert _stop_sniffer(sniffer) == 0, sniffer.output()[-1500:]
