@@ -347,12 +347,15 @@ class ScapySource:
         iface = self.iface
         from scapy.all import AsyncSniffer
         try:
-            self._sniffer = AsyncSniffer(iface=iface, filter=self.bpf, store=False, prn=self._on_packet)
+            opened = threading.Event()
+            self._sniffer = AsyncSniffer(iface=iface, filter=self.bpf, store=False, prn=self._on_packet,
+                                         started_callback=opened.set)
             self._sniffer.start()
-            deadline = time.monotonic() + 5
-            while getattr(self._sniffer, "running", False) is False and time.monotonic() < deadline:
-                time.sleep(0.01)
-            time.sleep(0.2)  # the sniffer's socket opens in its thread
+            # The sniffer opens its socket in its own thread; it is capturing once the callback ran.
+            deadline = time.monotonic() + 10
+            while not opened.wait(0.05) and time.monotonic() < deadline:
+                if getattr(self._sniffer, "exception", None) is not None or not self._sniffer.thread.is_alive():
+                    break
             exc = getattr(self._sniffer, "exception", None)
             if exc is not None:
                 raise exc
