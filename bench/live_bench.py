@@ -16,16 +16,17 @@ packet (its kernel timestamp) to its early verdict.
 Nothing leaves the two namespaces: they have no addresses and no routes; frames end at the veth.
 
 On the 2-core development machine (shared with other jobs, so figures move between runs; 500k-packet mix
-of the lab and demo captures, 794 bytes a frame on average, ~1 flow per 100 packets, half of them VPN or
-proxy flows) one run gave:
-- vpndetect, signature verdicts (no model shipped yet): no drop up to 3227 Mbit/s / 507k packets/s, where
-  tcpreplay on its core could send no faster; early-verdict latency median 52 ms (p90 71 ms);
-- vpndetect with a model trained by `vpndetect train pcaps/lab` (explain=final): no drop at 2000 Mbit/s /
-  315k packets/s, drops at 2481 Mbit/s; median 69 ms;
-- NFStream (no dissection, no statistics, one meter): no drop at 2803 Mbit/s in one run, drops at
-  2713 Mbit/s in the next.
-The model's cost per verdict (two LightGBM boosters, and the per-feature contributions of explained alerts)
-is what separates the two vpndetect figures.
+of the lab and demo captures, 794 bytes a frame on average, ~1 flow per 100 packets, a third of them VPN or
+proxy flows), with a model trained by `vpndetect train pcaps/lab` (explain=final), one run gave:
+- vpndetect: no drop at 3000 Mbit/s / 471,700 packets/s (the sender's limit), core 0 83% busy there
+  (569k packets per CPU-second); early-verdict latency median 55 ms, p90 75 ms; at 1000 Mbit/s 51% busy,
+  median 43 ms;
+- NFStream (no dissection, no statistics, one meter, 64 MiB buffer): no drop at 2722 Mbit/s / 428,712
+  packets/s, core 0 89% busy (484k packets per CPU-second); at 1000 Mbit/s 33% busy. Other runs saw it drop
+  packets at 2713 and 2763 Mbit/s, where vpndetect did not.
+vpndetect's cost per packet falls as the rate rises (each batch's fixed cost is shared by more packets);
+NFStream's stays the same. With signature verdicts alone (`--detector signatures`) vpndetect kept up with
+3227 Mbit/s / 507k packets/s, the most tcpreplay sent.
 """
 
 from __future__ import annotations
@@ -148,6 +149,26 @@ def send_markers(veth: Veth, work: Path) -> int:
     return MARKERS
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process and all its descendants, in seconds."""
+    try:
+        import psutil
+    except ImportError:
+        return float("nan")
+    try:
+        root = psutil.Process(pid)
+        total = 0.0
+        for proc in [root] + root.children(recursive=True):
+            try:
+                times = proc.cpu_times()
+                total += times.user + times.system
+            except psutil.NoSuchProcess:
+                pass
+        return total
+    except psutil.NoSuchProcess:
+        return float("nan")
+
+
 def _wait_line(path: Path, needle: str, proc, timeout: float):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -171,7 +192,9 @@ def trial_vpndetect(veth: Veth, capture: Path, mbps: float, seconds: float, work
         proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
     try:
         _wait_line(log, "capturing on", proc, 120)
+        cpu_before = cpu_seconds(proc.pid)
         sent = replay(veth, capture, mbps, seconds)
+        busy = (cpu_seconds(proc.pid) - cpu_before) / sent["seconds"]
         markers = send_markers(veth, work)
         time.sleep(0.5)
         os.kill(proc.pid, signal.SIGINT)
@@ -185,7 +208,7 @@ def trial_vpndetect(veth: Veth, capture: Path, mbps: float, seconds: float, work
         raise RuntimeError(f"vpndetect wrote no summary: {log.read_text()[-800:]}")
     seen, dropped = summary["packets"] - markers, summary["kernel_dropped"]
     return {**sent, "seen": seen, "dropped": dropped, "ok": dropped == 0 and seen >= sent["sent"] and not sent["failed"],
-            "early_verdicts": summary["early_verdicts"], "final_verdicts": summary["final_verdicts"],
+            "core_busy": round(busy, 3), "early_verdicts": summary["early_verdicts"], "final_verdicts": summary["final_verdicts"],
             "latency_ms_median": summary["early_latency_ms_median"], "latency_ms_p90": summary["early_latency_ms_p90"]}
 
 
@@ -198,7 +221,9 @@ def trial_nfstream(veth: Veth, capture: Path, mbps: float, seconds: float, work:
         proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         _wait_line(out, "packets_processed", proc, 120)  # the first performance report: the meter is capturing
+        cpu_before = cpu_seconds(proc.pid)
         sent = replay(veth, capture, mbps, seconds)
+        busy = (cpu_seconds(proc.pid) - cpu_before) / sent["seconds"]
         send_markers(veth, work)
         time.sleep(1.5)  # at least one more report after the markers
         os.kill(proc.pid, signal.SIGINT)
@@ -214,7 +239,8 @@ def trial_nfstream(veth: Veth, capture: Path, mbps: float, seconds: float, work:
     # Markers counted are not known exactly (the last ones may be in no report): seen includes some of them.
     seen = last["packets_processed"] + last["packets_ignored"]
     dropped = last["packets_dropped_filtered_by_kernel"]
-    return {**sent, "seen": seen, "dropped": dropped, "ok": dropped == 0 and seen >= sent["sent"] and not sent["failed"]}
+    return {**sent, "seen": seen, "dropped": dropped, "ok": dropped == 0 and seen >= sent["sent"] and not sent["failed"],
+            "core_busy": round(busy, 3)}
 
 
 def search(runs: dict, rates, log) -> dict:
@@ -228,7 +254,8 @@ def search(runs: dict, rates, log) -> dict:
             result["requested_mbps"] = mbps
             results[name].append(result)
             log(f"{name:9} requested {mbps:6} Mbit/s: sent {result['sent']} at {result['mbps']:.0f} Mbit/s "
-                f"{result['pps']:.0f} pps, seen {result['seen']}, kernel drops {result['dropped']}"
+                f"{result['pps']:.0f} pps, seen {result['seen']}, kernel drops {result['dropped']}, "
+                f"core 0 busy {100 * result['core_busy']:.0f}%"
                 + (f", early-verdict latency median {result['latency_ms_median']} ms"
                    if "latency_ms_median" in result else "")
                 + ("" if result["ok"] else "  <- loss"))
@@ -285,12 +312,18 @@ def main():
     log(f"{'tool':10} {'zero-drop packets/s':>20} {'Mbit/s':>8}   first loss at")
     for name, results in report.items():
         b = best(results)
+        if b and b.get("core_busy"):
+            # CPU of the sniffer's process tree during the replay: what share of core 0 that rate took.
+            b["packets_per_core_second"] = round(b["pps"] / b["core_busy"])
         loss = next((r for r in results if not r["ok"]), None)
         cell = f"{b['pps']:20.0f} {b['mbps']:8.0f}" if b else f"{'none':>20} {'':8}"
         lost = (f"{loss['mbps']:.0f} Mbit/s ({loss['dropped']} dropped, {loss['sent'] - loss['seen']} unseen)"
                 if loss else "none up to the sender's limit")
         extra = (f"; early-verdict latency median {b['latency_ms_median']} ms, p90 {b['latency_ms_p90']} ms"
                  if b and "latency_ms_median" in b else "")
+        if b and b.get("packets_per_core_second"):
+            extra += (f"; core 0 {100 * b['core_busy']:.0f}% busy there, i.e. {b['packets_per_core_second']} packets "
+                      f"per CPU-second")
         log(f"{name:10} {cell}   {lost}{extra}")
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n")
