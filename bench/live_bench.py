@@ -16,7 +16,7 @@ packet (its kernel timestamp) to its early verdict.
 Nothing leaves the two namespaces: they have no addresses and no routes; frames end at the veth.
 
 On the 2-core development machine (shared with other jobs, so figures move between runs; 500k-packet mix
-of the lab and demo captures, 794 bytes a frame on average, ~1 flow per 100 packets, a third of them VPN or
+of the lab and demo captures, 794 bytes a frame on average, ~1 flow per 100 packets, about 40% of them VPN or
 proxy flows), with a model trained by `vpndetect train pcaps/lab` (explain=final), one run gave:
 - vpndetect: no drop at 3000 Mbit/s / 471,700 packets/s (the sender's limit), core 0 83% busy there
   (569k packets per CPU-second); early-verdict latency median 55 ms, p90 75 ms; at 1000 Mbit/s 51% busy,
