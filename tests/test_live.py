@@ -124,6 +124,26 @@ def test_idle_flows_end_by_the_wall_clock_without_packets():
     assert flows.open_flows == 0 and flows.flush() == []
 
 
+def test_feature_rows_are_given_back_in_both_tables():
+    """Hours of capture must not grow memory: every ended flow's feature rows return, in the early table too."""
+    clock = [0]
+    flows = LiveFlows(SignatureDetector(), 10, idle_timeout=1.0, clock=lambda: clock[0])
+    for rep in range(2):
+        for batch in iter_batches(DEMO, 64, notices=[]):
+            batch.ts_ns = batch.ts_ns + rep * 10**12
+            clock[0] = int(batch.ts_ns[-1])
+            flows.add(batch)
+            flows.tick()
+        assert flows.open_flows == flows.early_table.live
+    flows.flush()
+    assert flows.open_flows == 0 and flows.early_table.live == 0
+    for state in (flows.plugin.state, flows.early_plugin.state):
+        if hasattr(state, "row_of"):
+            assert not (state.row_of >= 0).any()
+        if hasattr(state, "free_top"):
+            assert int(state.free_top[0]) == state.capacity
+
+
 def test_latency_histogram_quantiles():
     from detector.live.engine import LatencyHistogram
     h = LatencyHistogram()
