@@ -316,7 +316,10 @@ def _without_cap_net_raw():
 
 def test_without_cap_net_raw_the_message_says_so():
     kw = {"preexec_fn": _without_cap_net_raw} if os.geteuid() == 0 else {}
-    proc = _vpndetect("sniff", "-i", "lo", **kw)
+    try:
+        proc = _vpndetect("sniff", "-i", "lo", **kw)
+    except subprocess.SubprocessError as exc:  # the capability could not be dropped here
+        pytest.skip(f"cannot drop CAP_NET_RAW: {exc}")
     assert proc.returncode == 2, proc.stderr
     assert "needs CAP_NET_RAW" in proc.stderr and proc.stderr.strip().count("\n") == 0
 
