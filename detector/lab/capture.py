@@ -33,7 +33,13 @@ class Capture:
             raise LabError(f"tcpdump wrote no capture: {self.proc.output()[-400:]}")
 
 
-def gzip_to(src: Path, dst: Path) -> None:
+def store(src: Path, dst: Path) -> None:
+    """Slim a finished capture (see slim.py: later packets cut after their headers) and gzip it to dst."""
+    from detector.lab.slim import slim_capture
+
     dst.parent.mkdir(parents=True, exist_ok=True)
-    with open(src, "rb") as fin, gzip.GzipFile(dst, "wb", compresslevel=9, mtime=0) as fout:
+    slim = src.with_suffix(".slim.pcap")
+    slim_capture(src, slim)
+    with open(slim, "rb") as fin, gzip.GzipFile(dst, "wb", compresslevel=9, mtime=0) as fout:
         shutil.copyfileobj(fin, fout)
+    slim.unlink()

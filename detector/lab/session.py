@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from detector.lab import flows as flowlib
-from detector.lab.capture import Capture, gzip_to
+from detector.lab.capture import Capture, store
 from detector.lab.driver import PATTERNS
 from detector.lab.impair import CONDITIONS
 from detector.lab.netns import CLIENT_IP, INNER_IP, SERVER_IP, LabError, LabNet, run
@@ -292,7 +292,7 @@ def run_session(plan: SessionPlan, workdir: Path, out_dir: Path, pki: Pki) -> tu
     flows, non_ip = flowlib.read_flows(raw)
     rows = label_check(s, flows)
     dst = out_dir / plan.capture_name
-    gzip_to(raw, dst)
+    store(raw, dst)
     stats = {"capture": plan.capture_name, "variant": plan.variant.name, "label": plan.variant.label,
              "protocol": plan.variant.protocol, "condition": plan.condition, "pattern": plan.pattern,
              "seed": plan.seed, "server_port": s.port, "flows": len(flows),
