@@ -9,14 +9,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from detector.dataset import (EARLY_STEPS, attach_labels, find_label_files, labelled_features, load_labels,
-                              training_table)
-from detector.evaluation import (cross_validate, early_curve, evaluate_frame, label_metrics, leave_one_out)
+from detector.dataset import class_names, find_label_files, load_labels, training_table
+from detector.evaluation import (capture_groups, cross_validate, early_curve, evaluate_frame, label_metrics,
+                                 leave_one_out)
 from detector.model import VpnDetector
 from detector.ndpi import join_ndpi, ndpi_verdicts
 from detector.pipeline import Analyzer, load_detector
 from detector.portmap import rewrite_ports
-from features.extract.api import extract_features
+from features.extract.api import extract_features, feature_matrix, feature_reader
 from features.readers import expand_paths
 
 
@@ -25,16 +25,14 @@ def run(data, label_files, model_dir, folds, leave_out, with_ndpi, with_ports) -
     labels = load_labels(label_files)
     captures = expand_paths(data)
     started = time.perf_counter()
+    # Whole flows and the same flows cut after 1, 2, 3, 5, 10, 20 packets: the early-detection curve.
+    table = training_table(data, labels)
     if folds:
-        table = training_table(data, labels)
         verdicts = cross_validate(table, folds)
         model_name = f"{folds}-fold cross-validation grouped by capture"
         analyzer = None
     else:
         analyzer = load_detector(model_dir)
-        table = pd.concat([labelled_features(data, labels)] +
-                          [cut[cut["packets"] >= k] for k in EARLY_STEPS
-                           for cut in [labelled_features(data, labels, max_packets=k)]], ignore_index=True)
         verdicts = analyzer.classify(table)
         model_name = str(model_dir or "shipped model")
     whole = verdicts[verdicts["packets_limit"] == 0]
@@ -46,28 +44,14 @@ def run(data, label_files, model_dir, folds, leave_out, with_ndpi, with_ports) -
         ndpi_label = join_ndpi(whole, ndpi_verdicts(captures)).to_numpy()
         result["results"]["ndpi"] = label_metrics(whole["truth_label"].to_numpy(), ndpi_label)
     if analyzer is None:
-        analyzer = Analyzer(VpnDetector().fit(_matrix(table), _classes(table), groups=_groups(table)))
+        # Port robustness and speed need one model: cross-validation's folds are fitted on the whole data here.
+        analyzer = Analyzer(VpnDetector().fit(feature_matrix(table), class_names(table), groups=capture_groups(table)))
     if with_ports:
         result["ports"] = port_robustness(captures, analyzer)
     if leave_out:
         result["leave_one_out"] = leave_one_out(table)
     result["throughput"] = throughput(captures, analyzer)
     return result
-
-
-def _matrix(table):
-    from features.extract.api import feature_matrix
-    return feature_matrix(table)
-
-
-def _classes(table):
-    from detector.dataset import class_names
-    return class_names(table)
-
-
-def _groups(table):
-    from detector.evaluation import capture_groups
-    return capture_groups(table)
 
 
 def port_robustness(captures, analyzer) -> dict:
@@ -95,7 +79,6 @@ def port_robustness(captures, analyzer) -> dict:
 
 def throughput(captures, analyzer) -> dict:
     started = time.perf_counter()
-    from features.extract.api import feature_reader
     reader = feature_reader(captures, on_error="collect")
     for batch in reader:
         analyzer.classify(batch.to_pandas())

@@ -16,7 +16,7 @@ def _rows(metrics: dict, key: str) -> list[str]:
 
 
 def markdown(result: dict) -> str:
-    out = [f"# vpndetect benchmark", "", f"Data: {result['data']['captures']} captures, "
+    out = ["# vpndetect benchmark", "", f"Data: {result['data']['captures']} captures, "
            f"{result['data']['flows']} flows. Model: {result['model']}.", ""]
     for name in ("files", "ndpi_files"):
         if name in result:

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
-from detector.commands.common import (fail, output_options, pick_format, quiet_broken_pipe, reader_options,
-                                      report_errors)
-from detector.output import write_flows
+from detector.commands.common import emit, fail, output_options, pick_format, reader_options
 
 RECORD_COLUMNS = ["capture", "src_ip", "src_port", "dst_ip", "dst_port", "transport", "vlan", "first_seen",
                   "last_seen", "src2dst_packets", "dst2src_packets", "packets", "src2dst_bytes", "dst2src_bytes",
@@ -44,15 +40,5 @@ def analyze(paths, idle_timeout, active_timeout, max_flows, fmt, output, model_d
         fail(str(exc))
     reader = feature_reader(paths, idle_timeout=idle_timeout, active_timeout=active_timeout, max_flows=max_flows,
                             on_error="collect", progress=True)
-    fmt = pick_format(fmt, output)
     batches = verdict_batches(reader, analyzer, None if all_columns else RECORD_COLUMNS)
-    try:
-        if fmt == "table":
-            print_verdict_table(batches, output)
-        else:
-            write_flows(batches, fmt, output)
-    except BrokenPipeError:
-        quiet_broken_pipe()
-    except (OSError, ValueError) as exc:
-        fail(str(exc))
-    sys.exit(report_errors(reader))
+    emit(reader, batches, pick_format(fmt, output), output, print_verdict_table)

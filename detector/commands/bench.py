@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import sys
-import tempfile
-import time
-from pathlib import Path
 
 import click
 

@@ -66,3 +66,22 @@ def quiet_broken_pipe():
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
     sys.exit(0)
+
+
+def emit(reader, batches, fmt, output, table_writer=None):
+    """Write the record batches in the chosen format, then exit with the reader's errors reported.
+
+    `table_writer(batches, output)` replaces the plain table for commands with a people-facing view of their own.
+    """
+    from detector.output import write_flows
+
+    try:
+        if fmt == "table" and table_writer is not None:
+            table_writer(batches, output)
+        else:
+            write_flows(batches, fmt, output)
+    except BrokenPipeError:
+        quiet_broken_pipe()
+    except (OSError, ValueError) as exc:
+        fail(str(exc))
+    sys.exit(report_errors(reader))

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from detector.commands.common import fail, output_options, pick_format, quiet_broken_pipe, reader_options, report_errors
+from detector.commands.common import emit, output_options, pick_format, reader_options
 from detector.output import write_flows
 
 
@@ -58,17 +58,7 @@ def features(paths, show_schema, early_packets, idle_timeout, active_timeout, ma
     from features.extract.api import feature_reader
     reader = feature_reader(paths, early_packets=early_packets, idle_timeout=idle_timeout,
                             active_timeout=active_timeout, max_flows=max_flows, on_error="collect", progress=True)
-    fmt = pick_format(fmt, output)
-    try:
-        if fmt == "table":
-            _write_table(reader, output)
-        else:
-            write_flows(reader, fmt, output)
-    except BrokenPipeError:
-        quiet_broken_pipe()
-    except (OSError, ValueError) as exc:
-        fail(str(exc))
-    sys.exit(report_errors(reader))
+    emit(reader, reader, pick_format(fmt, output), output, _write_table)
 
 
 # --schema needs no capture: the shared PATHS argument becomes optional here and is checked above.

@@ -8,7 +8,7 @@ from features.batch import PacketBatch
 from features.decode import linktypes
 from features.errors import CaptureError
 from features import native
-from features.native import BAD_INTERFACE, BAD_LENGTH, OK
+from features.native import BAD_LENGTH
 from features.readers.source import PCAP_MAGICS, ChunkReader
 
 FILE_HEADER_LEN = 24
