@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-import ctypes
 
 import numpy as np
 
 from features import native
 
-_lib = native._lib
-_P = ctypes.c_void_p
-_I = ctypes.c_int64
+_P, _I = native.POINTER, native.INT
 
-
-def _declare(name, *argtypes, restype=None):
-    fn = getattr(_lib, name)
-    fn.argtypes = list(argtypes)
-    fn.restype = restype
-    return fn
-
-
-_tp_mmap = _declare("tp_mmap", _I, _I, restype=_P)
-_tp_munmap = _declare("tp_munmap", _P, _I, restype=_I)
-_tp_drain = _declare("tp_drain", _P, _I, _I, _P, _P, _I, _I, _I, _P, _P, _P, _P, _P, restype=_I)
+_tp_mmap = native.declare("tp_mmap", _I, _I, restype=_P)
+_tp_munmap = native.declare("tp_munmap", _P, _I, restype=_I)
+_tp_drain = native.declare("tp_drain", _P, _I, _I, _P, _P, _I, _I, _I, _P, _P, _P, _P, _P, restype=_I)
 
 _ptr = native._ptr
 

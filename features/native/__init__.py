@@ -26,25 +26,26 @@ def _load():
 
 
 _lib = _load()
-_P = ctypes.c_void_p
-_I = ctypes.c_int64
+POINTER, INT = ctypes.c_void_p, ctypes.c_int64
+_P, _I = POINTER, INT
 
 
-def _declare(name, *argtypes, restype=None):
+def declare(name, *argtypes, restype=None):
+    """A kernel function of the compiled library with its ctypes signature (also used by detector.live)."""
     fn = getattr(_lib, name)
     fn.argtypes = list(argtypes)
     fn.restype = restype
     return fn
 
 
-_scan_pcap = _declare("scan_pcap", _P, _P, _I, ctypes.c_int, _I, _I, _I, _I, _P, _P, _P, _P, _P, restype=_I)
-_scan_pcapng = _declare("scan_pcapng", _P, _P, _I, ctypes.c_int, _I, _P, _P, _P, _P, _P, _P, _I, _I,
+_scan_pcap = declare("scan_pcap", _P, _P, _I, ctypes.c_int, _I, _I, _I, _I, _P, _P, _P, _P, _P, restype=_I)
+_scan_pcapng = declare("scan_pcapng", _P, _P, _I, ctypes.c_int, _I, _P, _P, _P, _P, _P, _P, _I, _I,
                         _P, _P, _P, _P, _P, _P, restype=_I)
-_process = _declare("process", _I, *([_P] * 15), _P, _P, _I, _P, _P, _P, _P, _I, _I, _I, _I, _I, _I, _P, _P, _P)
-_expire_idle = _declare("expire_idle", _P, _P, _I, _P, _P, _P, _I, _I, _I)
-_expire_all = _declare("expire_all", _P, _P, _I, _P, _P, _P, _I)
-_rebuild_index = _declare("rebuild_index", _P, _P, _I, _P)
-key_hash = _declare("key_hash", *([_I] * 8), restype=_I)
+_process = declare("process", _I, *([_P] * 15), _P, _P, _I, _P, _P, _P, _P, _I, _I, _I, _I, _I, _I, _P, _P, _P)
+_expire_idle = declare("expire_idle", _P, _P, _I, _P, _P, _P, _I, _I, _I)
+_expire_all = declare("expire_all", _P, _P, _I, _P, _P, _P, _I)
+_rebuild_index = declare("rebuild_index", _P, _P, _I, _P)
+key_hash = declare("key_hash", *([_I] * 8), restype=_I)
 
 
 def _ptr(array: np.ndarray, dtype=np.int64):

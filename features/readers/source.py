@@ -5,7 +5,6 @@ from __future__ import annotations
 import bz2
 import gzip
 import lzma
-import os
 from pathlib import Path
 
 import numpy as np
@@ -118,15 +117,3 @@ class ChunkReader:
         self.base += keep_from
         self.buf, self.end = new, filled
         return filled > tail
-
-    def position(self) -> int:
-        """Bytes consumed from the underlying file (compressed size for compressed files), for progress."""
-        raw = getattr(self.stream, "fileobj", None) or getattr(self.stream, "_fp", None) or self.stream
-        try:
-            return raw.tell()
-        except (OSError, ValueError, AttributeError):
-            return 0
-
-
-def file_size(path) -> int:
-    return os.path.getsize(path)
