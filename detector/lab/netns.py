@@ -336,12 +336,23 @@ def install_signal_handlers() -> None:
 
 
 def leaked_processes() -> list[int]:
-    """PIDs still inside a network namespace this process created (they keep it alive after `ip netns del`)."""
+    """PIDs still inside a network namespace this process created (they keep it alive after `ip netns del`).
+
+    nsfs inode numbers are recycled, so an inode of ours may now belong to a namespace another lab (or test)
+    created and named since: processes in a named namespace that is not ours are not leaks of ours."""
+    others = set()
+    for name in os.listdir("/run/netns") if os.path.isdir("/run/netns") else ():
+        if name not in _EVER_CREATED:
+            try:
+                others.add(os.stat(f"/run/netns/{name}").st_ino)
+            except OSError:
+                pass
+    suspects = EVER_INODES - others
     leaked = []
     for pid in os.listdir("/proc"):
         if pid.isdigit():
             try:
-                if os.stat(f"/proc/{pid}/ns/net").st_ino in EVER_INODES:
+                if os.stat(f"/proc/{pid}/ns/net").st_ino in suspects:
                     leaked.append(int(pid))
             except OSError:
                 pass
