@@ -42,12 +42,12 @@ def list_variants(label):
 @lab.command("run")
 @click.option("--variants", "names", default="", help="Comma-separated variant names (default: all).")
 @click.option("--label", type=click.Choice(["vpn", "proxy", "normal"]), help="Only variants with this label.")
-@click.option("--sessions", default=4, show_default=True, type=click.IntRange(1, 50), help="Sessions per variant.")
+@click.option("--sessions", default=8, show_default=True, type=click.IntRange(1, 50), help="Sessions per variant.")
 @click.option("--seed", default=1, show_default=True, type=int, help="Base seed of every choice the lab makes.")
 @click.option("--out", "out_dir", default="pcaps/lab", show_default=True, type=click.Path(file_okay=False))
 @click.option("--work", "work_root", default="lab-work", show_default=True, type=click.Path(file_okay=False),
               help="Folder for configs, keys and daemon state (nothing is written outside it and --out).")
-@click.option("--jobs", default=2, show_default=True, type=click.IntRange(1, 4),
+@click.option("--jobs", default=4, show_default=True, type=click.IntRange(1, 4),
               help="Sessions run at once (each in its own namespaces).")
 @click.option("--retries", default=1, show_default=True, type=click.IntRange(0, 3), help="Retries of a failed session.")
 @click.option("--keep-work", is_flag=True, help="Keep the work folder (configs and daemon logs) for debugging.")
