@@ -37,7 +37,9 @@ mount -t devtmpfs dev /dev 2>/dev/null || mount -t tmpfs dev /dev
 }}
 mkdir -p /dev/pts && mount -t devpts -o ptmxmode=666 devpts /dev/pts
 for d in /run /tmp /var/tmp /var/log /var/lib /etc/ppp; do mount -t tmpfs lab "$d"; done
-mount -t hostfs none -o {session} {session}
+# The run's folder (sessions and PKI) may sit under one of those tmpfs mounts (a work folder in /tmp):
+# make its mount point there, then mount it read-write.
+mkdir -p {rundir} && mount -t hostfs none -o {rundir} {rundir}
 echo {modprobe} > /proc/sys/kernel/modprobe
 exec sh {session}/uml/guest-{role}.sh > {session}/uml/guest-{role}.log 2>&1
 """
@@ -127,7 +129,8 @@ def _boot(s, setup_server: str | None, setup_client: str, access: Access, budget
                                   ("c", s.net.client_ns, s.net.client_if, "02:00:00:00:00:01")):
         if role == "s" and setup_server is None:
             continue
-        s.write(f"uml/init-{role}.sh", INIT.format(modprobe=u / "modprobe.sh", role=role, **common), 0o755)
+        s.write(f"uml/init-{role}.sh", INIT.format(modprobe=u / "modprobe.sh", role=role, rundir=s.dir.parent, **common),
+                0o755)
         (u / f"tmp-{role}").mkdir(exist_ok=True)
         (u / f"run-{role}").mkdir(exist_ok=True)
         cmd = ["env", f"TMPDIR={u / f'tmp-{role}'}", UML_KERNEL, "mem=192M", f"uml_dir={u / f'run-{role}'}",
