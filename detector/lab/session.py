@@ -227,7 +227,7 @@ http {{
         spec = {
             "target_ip": access.target_ip, "target_port": port, "tls": tls, "host": access.host,
             "via": access.via, "ca": str(self.pki.ca), "seed": self.seed, "pattern": pattern or self.pattern,
-            "manifest": self.manifest,
+            "manifest": self.manifest, "timeout": 90,
         }
         spec_path = self.path(f"driver-{time.monotonic_ns()}.json")
         spec_path.write_text(json.dumps(spec))
@@ -238,7 +238,8 @@ http {{
         spec_path = self.payload_spec(access, pattern)
         spec = json.loads(spec_path.read_text())
         tls, port = spec["tls"], spec["target_port"]
-        proc = self.crun([self.py, "-m", "detector.lab.driver", spec_path], timeout=120, check=False)
+        # A DNS tunnel at 150 ms RTT with 1 % loss moves a few kB/s: a bulk session may take minutes.
+        proc = self.crun([self.py, "-m", "detector.lab.driver", spec_path], timeout=360, check=False)
         try:
             result = json.loads(proc.stdout.strip().splitlines()[-1])
         except (ValueError, IndexError):
