@@ -4,7 +4,7 @@ How signatures and the model combine:
 - Signatures are features of the model, so it weighs them with everything else.
 - The model alone does not make an alarm: a flow it calls vpn or proxy keeps that label only with evidence,
   that is a VPN/proxy signature that fired, or else at least MIN_PACKETS packets with traffic both ways and a
-  score of at least `threshold` (0.9 by default). Real networks carry many protocols no training set has
+  score of at least `threshold` (0.98 by default). Real networks carry many protocols no training set has
   seen, and an alarm without evidence on one of them costs an analyst more than a missed tunnel costs in a
   flow that shows nothing: a tiny or one-way flow, or a doubtful score, stays normal.
 - A signature decides alone in one case only: when it verifies the handshake of a VPN or proxy protocol in
@@ -23,7 +23,7 @@ from features.extract.api import feature_matrix
 from features.schema import MODEL_FEATURES
 
 DECISIVE = 0.9
-THRESHOLD = 0.9
+THRESHOLD = 0.98
 MIN_PACKETS = 6
 # Signatures that name their protocol by structure, and the (label, protocol) they decide.
 DECIDING_SIGNATURES = {

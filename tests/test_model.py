@@ -129,3 +129,13 @@ def test_model_alone_needs_evidence_to_raise_an_alarm():
     assert list(out.label) == ["vpn", "normal", "normal"]
     frame["signatures"] = "fully_encrypted"
     assert list(Analyzer(detector, threshold=0.5).classify(frame).label) == ["vpn"] * 3
+
+
+def test_shipped_model_is_reproduced_by_train(tmp_path):
+    """`vpndetect train pcaps/lab -o DIR` gives the shipped model byte for byte, from the committed data."""
+    from detector.model import DEFAULT_MODEL_DIR
+    meta = train([ROOT / "pcaps" / "lab"], tmp_path / "m")
+    shipped = json.loads((DEFAULT_MODEL_DIR / "metadata.json").read_text())
+    assert meta["training_data"]["sha256"] == shipped["training_data"]["sha256"]
+    for name in ("model-label.txt", "model-protocol.txt"):
+        assert (tmp_path / "m" / name).read_bytes() == (DEFAULT_MODEL_DIR / name).read_bytes()

@@ -27,15 +27,17 @@ def verdict_batches(reader, analyzer, columns=None):
 @click.option("--model", "model_dir", type=click.Path(exists=True, file_okay=False), default=None,
               help="Folder of a model made by `vpndetect train` (default: the shipped model).")
 @click.option("--all-columns", is_flag=True, help="Write every feature column too (csv, jsonl, parquet).")
-def analyze(paths, idle_timeout, active_timeout, max_flows, fmt, output, model_dir, all_columns):
+@click.option("--threshold", type=click.FloatRange(0, 1), default=None,
+              help="Score a flow needs to be flagged on the model alone, without a signature (default 0.98).")
+def analyze(paths, idle_timeout, active_timeout, max_flows, fmt, output, model_dir, all_columns, threshold):
     """Label every flow of captures as vpn, proxy or normal, with its protocol, a score and the evidence."""
     from detector.model import ModelError
-    from detector.pipeline import load_detector
+    from detector.pipeline import THRESHOLD, load_detector
     from detector.report import print_verdict_table
     from features.extract.api import feature_reader
 
     try:
-        analyzer = load_detector(model_dir)
+        analyzer = load_detector(model_dir, THRESHOLD if threshold is None else threshold)
     except ModelError as exc:
         fail(str(exc))
     reader = feature_reader(paths, idle_timeout=idle_timeout, active_timeout=active_timeout, max_flows=max_flows,
