@@ -2,7 +2,9 @@
 
 Every replica keeps the packets of the source captures byte for byte, except that IPv4 addresses get a
 replica number written into their second and third octets (so that replicas are separate flows) and
-timestamps are shifted; replicas overlap in time, so many flows are open at once, as on a real link.
+timestamps are shifted. Each replica starts when the one before is half way through: many flows are open at
+once, as on a real link, and as many in a long capture as in a short one (a steady state, so that memory
+can be compared across sizes).
 Checksums are left as they are: none of the tools compared verifies them.
 
     python bench/make_capture.py --packets 1000000 -o /tmp/bench.pcap [SOURCES...]
@@ -52,13 +54,14 @@ def _ipv4_src_offset(batch, decoded):
     return net - batch.offset + 12
 
 
-def build(sources, packets: int, output: Path, spacing_s: float = 0.25):
+def build(sources, packets: int, output: Path):
     frames, rel_ns, src_at = load_ethernet_ipv4_packets(sources)
+    spacing_ns = max(int(rel_ns.max()) // 2, 1)
     if not frames:
         raise SystemExit("no Ethernet captures among the sources")
     per_replica = len(frames)
     replicas = -(-packets // per_replica)
-    order_ts = np.concatenate([rel_ns + int(r * spacing_s * 1e9) for r in range(replicas)])
+    order_ts = np.concatenate([rel_ns + r * spacing_ns for r in range(replicas)])
     order = np.argsort(order_ts, kind="stable")[:packets]
     base_ts = 1_700_000_000 * 10**9
     with open(output, "wb") as out:
