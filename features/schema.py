@@ -19,7 +19,7 @@ import pandas as pd
 
 # 1.0 first table; 1.1 prefix entropies dropped, signatures tls_tunnel, ws_tunnel and fake_tls added,
 # ssh_tunnel, anyconnect and IKE rules revised (ike_linked became ike_exchange).
-FEATURE_SCHEMA_VERSION = "1.1"
+FEATURE_SCHEMA_VERSION = "1.2"
 
 DIRECTIONS = (("src2dst", "src2dst"), ("dst2src", "dst2src"), ("bidirectional", "both"))
 STATS = (("min", "minimum"), ("max", "maximum"), ("mean", "mean"), ("std", "standard deviation"),

@@ -45,10 +45,13 @@ EVERY_CAPTURE = {
     "openvpn_tlscrypt_udp": "openvpn", "openvpn_tlscrypt_tcp": "openvpn", "ipsec_ikev2_udp": "ipsec",
     "anyconnect_dtls": "anyconnect", "l2tp": "l2tp", "l2tp_ipsec": "ipsec", "pptp": "pptp", "ipsec_esp": "ipsec", "iodine": "dns_tunnel", "obfs4": "fully_encrypted",
     "shadowsocks": "fully_encrypted", "vmess_tcp": "fully_encrypted", "socks5_dante": "socks",
-    "ssh_dynamic": "ssh_tunnel", "ssh_local": "ssh_tunnel", "stunnel": "tls_tunnel", "tor_bridge": "tor",
+    "stunnel": "tls_tunnel", "tor_bridge": "tor",
     "tor_obfs4_bridge": "fully_encrypted", "shadowsocks_obfs_http": "ws_tunnel", "shadowsocks_v2ray_ws": "ws_tunnel",
     "vmess_ws": "ws_tunnel", "shadowsocks_obfs_tls": "fake_tls",
 }
+# Variant -> signature that must fire in most captures: SSH forwarding is told from a shell by the shape of
+# its traffic, which an idle or typing-like session does not show.
+MOST_CAPTURES = {"ssh_dynamic": "ssh_tunnel", "ssh_local": "ssh_tunnel"}
 # Variant -> signature that must fire in at least one capture: the inner TLS handshake these tunnels are
 # recognised by is there only when the session inside fetched over HTTPS.
 SOME_CAPTURE = {"trojan": "tls_in_tls", "vless_tls": "tls_in_tls", "vmess_ws_tls": "tls_in_tls",
@@ -89,6 +92,13 @@ def test_signature_fires_on_every_capture_of_its_protocol(flows, variant):
         pytest.skip(f"no {variant} captures in pcaps/lab")
     missed = [Path(c).name for c, fired in captures.items() if signature not in fired]
     assert not missed, f"{signature} silent on {missed}"
+
+
+@pytest.mark.parametrize("variant", sorted(MOST_CAPTURES))
+def test_signature_fires_on_most_captures_of_its_protocol(flows, variant):
+    signature = MOST_CAPTURES[variant]
+    captures = flows[flows["variant"] == variant].groupby("capture")["fired"].agg(lambda s: set().union(*s))
+    assert len(captures) and sum(signature in fired for fired in captures) >= 0.7 * len(captures)
 
 
 @pytest.mark.parametrize("variant", sorted(SOME_CAPTURE))
