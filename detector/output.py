@@ -6,6 +6,7 @@ import json
 import math
 import sys
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
@@ -20,14 +21,17 @@ _TABLE_COLUMNS = [
 ]
 
 
-class _Sink:
-    def __init__(self, path, binary: bool):
+class Sink:
+    """An output file, or stdout for None or "-"; closing leaves stdout open. Live events ask for line buffering."""
+
+    def __init__(self, path, binary: bool = False, line_buffered: bool = False):
         self.path = path
         if path in (None, "-"):
             self.handle = sys.stdout.buffer if binary else sys.stdout
             self.owned = False
         else:
-            self.handle = open(path, "wb" if binary else "w", encoding=None if binary else "utf-8")
+            self.handle = open(path, "wb" if binary else "w", encoding=None if binary else "utf-8",
+                               buffering=1 if line_buffered and not binary else -1)
             self.owned = True
 
     def close(self):
@@ -39,7 +43,7 @@ class _Sink:
 
 class CsvWriter:
     def __init__(self, path):
-        self.sink = _Sink(path, binary=True)
+        self.sink = Sink(path, binary=True)
         self.writer = None
 
     def write(self, batch: pa.RecordBatch):
@@ -55,21 +59,27 @@ class CsvWriter:
 
 class JsonlWriter:
     def __init__(self, path):
-        self.sink = _Sink(path, binary=False)
+        self.sink = Sink(path, binary=False)
 
     def write(self, batch: pa.RecordBatch):
         lines = []
         for row in batch.to_pylist():
-            lines.append(json.dumps({k: _json_value(v) for k, v in row.items()}, separators=(",", ":")))
+            lines.append(json.dumps({k: json_value(v) for k, v in row.items()}, separators=(",", ":")))
         self.sink.handle.write("\n".join(lines) + "\n")
 
     def close(self):
         self.sink.close()
 
 
-def _json_value(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
+def json_value(value):
+    """A value JSON can carry: numpy scalars as Python ones, NaN and infinities as null."""
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
+        return value if math.isfinite(value) else None
+    if isinstance(value, np.bool_):
+        return bool(value)
     return value
 
 
@@ -96,7 +106,7 @@ class TableWriter:
     """Fixed-width text for people; streams, so a capture of any size prints without holding its flows."""
 
     def __init__(self, path):
-        self.sink = _Sink(path, binary=False)
+        self.sink = Sink(path, binary=False)
         self.header_done = False
 
     def write(self, batch: pa.RecordBatch):

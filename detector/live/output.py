@@ -4,42 +4,16 @@ terminal, plain lines otherwise)."""
 from __future__ import annotations
 
 import json
-import math
 import sys
 import time
 from collections import OrderedDict
 
-import numpy as np
+from detector.output import Sink, json_value
 
 _STYLE = {"vpn": "bold red", "proxy": "bold yellow", "normal": "green"}
 ALERT_LABELS = ("vpn", "proxy")
 
 
-def _json_value(value):
-    if value is None:
-        return None
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        value = float(value)
-        return value if math.isfinite(value) else None
-    if isinstance(value, (np.bool_,)):
-        return bool(value)
-    return value
-
-
-class _Handle:
-    def __init__(self, path):
-        if path in (None, "-"):
-            self.stream, self.owned = sys.stdout, False
-        else:
-            self.stream, self.owned = open(path, "w", encoding="utf-8", buffering=1), True
-
-    def close(self):
-        if self.owned:
-            self.stream.close()
-        else:
-            self.stream.flush()
 
 
 class JsonlEvents:
@@ -47,22 +21,22 @@ class JsonlEvents:
     `summary` object at shutdown."""
 
     def __init__(self, path=None):
-        self.out = _Handle(path)
+        self.out = Sink(path, line_buffered=True)
 
     def write(self, events) -> None:
         if len(events):
             # pandas' encoder (C): NaN and None become null, numpy scalars plain numbers.
             text = events.to_json(orient="records", lines=True, double_precision=15)
-            self.out.stream.write(text if text.endswith("\n") else text + "\n")
-            self.out.stream.flush()
+            self.out.handle.write(text if text.endswith("\n") else text + "\n")
+            self.out.handle.flush()
 
     def status(self, stats: dict) -> None:
         pass
 
     def summary(self, stats: dict) -> None:
-        self.out.stream.write(json.dumps({"event": "summary", **{k: _json_value(v) for k, v in stats.items()}},
+        self.out.handle.write(json.dumps({"event": "summary", **{k: json_value(v) for k, v in stats.items()}},
                                          separators=(",", ":")) + "\n")
-        self.out.stream.flush()
+        self.out.handle.flush()
 
     def close(self) -> None:
         self.out.close()
@@ -92,9 +66,9 @@ class LineEvents:
     """Fixed-width text, one line per verdict (table format to a file or a pipe)."""
 
     def __init__(self, path=None):
-        self.out = _Handle(path)
-        self.out.stream.write("  ".join(name.ljust(w) for name, w in _LINE).rstrip() + "\n")
-        self.out.stream.flush()
+        self.out = Sink(path, line_buffered=True)
+        self.out.handle.write("  ".join(name.ljust(w) for name, w in _LINE).rstrip() + "\n")
+        self.out.handle.flush()
 
     def write(self, events) -> None:
         lines = []
@@ -102,8 +76,8 @@ class LineEvents:
             cells = _cells(row)
             lines.append("  ".join(cells[name].ljust(w) for name, w in _LINE).rstrip())
         if lines:
-            self.out.stream.write("\n".join(lines) + "\n")
-            self.out.stream.flush()
+            self.out.handle.write("\n".join(lines) + "\n")
+            self.out.handle.flush()
 
     def status(self, stats: dict) -> None:
         pass
