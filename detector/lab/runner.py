@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from detector.lab.driver import PATTERNS
-from detector.lab.impair import CONDITIONS
 from detector.lab.netns import STOPPING, LabError, install_signal_handlers, lab_namespaces, new_token, teardown_all
 from detector.lab.pki import make_pki
 from detector.lab.session import LABEL_COLUMNS, SessionPlan, run_session

@@ -14,9 +14,8 @@ from pathlib import Path
 
 from detector.lab import flows as flowlib
 from detector.lab.capture import Capture, store
-from detector.lab.driver import PATTERNS
 from detector.lab.impair import CONDITIONS
-from detector.lab.netns import CLIENT_IP, INNER_IP, SERVER_IP, LabError, LabNet, run
+from detector.lab.netns import CLIENT_IP, INNER_IP, SERVER_IP, LabError, LabNet
 from detector.lab.pki import WEB_NAME, Pki
 from detector.lab.variant import Variant
 

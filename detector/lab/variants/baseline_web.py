@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from detector.lab.netns import LabError
 from detector.lab.pki import WEB_NAME
 from detector.lab.session import Access

@@ -10,8 +10,6 @@ client guest runs the same payload driver as the host variants and leaves its ve
 from __future__ import annotations
 
 import json
-import os
-import platform
 import time
 from functools import partial
 from pathlib import Path
