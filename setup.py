@@ -7,8 +7,9 @@ setup(
         Extension(
             "features.native._kernels",
             sources=["features/native/scan.c", "features/native/flowtable.c",
-                     "features/native/tpacket.c"],
+                     "features/native/tpacket.c", "features/native/features.c"],
             extra_compile_args=["-O2", "-std=c11"],
+            libraries=["m"],
         )
     ]
 )

@@ -1,4 +1,4 @@
-"""Per-flow feature state: numpy rows updated by the compiled kernel, gathered when flows end.
+"""Per-flow feature state: numpy rows updated by the compiled kernel (native/features.c), gathered when flows end.
 
 Memory per open flow with the defaults: 6,768 bytes (`FeatureState.bytes_per_row()`), plus 8 bytes per
 flow-table row. That is 56 counters, 10 running sums, 5 log histograms of 48 bins, records of the first
@@ -13,6 +13,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from features import native
 from features.extract import _kernel as k
 
 
@@ -154,11 +155,9 @@ class FeatureState:
         if starting > self.free_top[0]:
             self._grow(max(2 * self.capacity, self.capacity - int(self.free_top[0]) + starting))
         d = decoded
-        k.update(slot, direction, ordinal, batch.ts_ns, d.protocol, d.sport, d.dport, d.tcp_flags, d.payload_offset,
-                 d.payload_length, d.payload_captured, d.l4_offset, batch.wirelen, batch.data,
-                 self.row_of, self.free, self.free_top, self.I, self.F, self.size_hist, self.iat_hist, self.rec_ts, self.rec_payload, self.rec_wire,
-                 self.rec_dir, self.rec_flags, self.seq_len, self.seq_dir, self.seq_ts, self.seq_cap, self.heads,
-                 self.prefix0, self.prefix1, self.opcodes)
+        native.feature_update(self, slot, direction, ordinal, batch.ts_ns, d.protocol, d.sport, d.dport, d.tcp_flags,
+                              d.payload_offset, d.payload_length, d.payload_captured, d.l4_offset, batch.wirelen,
+                              batch.data)
 
     def snapshot(self, slots: np.ndarray) -> FlowRows:
         """A copy of the state of open flows in these table rows (live early verdicts); nothing is released."""

@@ -1,4 +1,4 @@
-"""The compiled kernels (scan.c, flowtable.c), called through ctypes with numpy arrays.
+"""The compiled kernels (scan.c, flowtable.c, features.c, ...), called through ctypes with numpy arrays.
 
 They are plain C functions over arrays, built as an extension module by `pip install`; ctypes keeps the
 binding to one declaration per function and costs a few microseconds per call, that is per batch.
@@ -94,3 +94,27 @@ def expire_all(table, reason):
 
 def rebuild_index(table):
     _rebuild_index(_ptr(table.state), _ptr(table.index), len(table.index), _ptr(table.meta))
+
+
+class _FeatureState(ctypes.Structure):
+    """features.c's feature_state_t: the state arrays of a FeatureState and their per-row sizes."""
+    _fields_ = [(name, _P) for name in (
+        "row_of", "free", "free_top", "I", "F", "size_hist", "iat_hist", "rec_ts", "rec_payload", "rec_wire",
+        "rec_dir", "rec_flags", "seq_len", "seq_dir", "seq_ts", "seq_cap", "heads", "prefix0", "prefix1", "opcodes")] \
+        + [(name, _I) for name in ("n_rec", "n_seq", "n_heads", "head_bytes", "prefix0_cap", "prefix1_cap")]
+
+
+_feature_update = declare("feature_update", _I, *([_P] * 14), ctypes.POINTER(_FeatureState))
+
+
+def feature_update(state, slot, direction, ordinal, ts, proto, sport, dport, tcp_flags, pl_off, pl_len, pl_cap,
+                   l4_off, wirelen, data):
+    """Scatter a batch into the feature rows of `state` (a FeatureState; see features.c)."""
+    arrays = {name: getattr(state, name) for name, kind in _FeatureState._fields_ if kind is _P}
+    struct = _FeatureState(**{name: _ptr(a, a.dtype) for name, a in arrays.items()},
+                           n_rec=state.rec_ts.shape[1], n_seq=state.seq_len.shape[1], n_heads=state.heads.shape[1],
+                           head_bytes=state.heads.shape[2], prefix0_cap=state.prefix0.shape[1],
+                           prefix1_cap=state.prefix1.shape[1])
+    _feature_update(len(slot), *(_ptr(a) for a in (slot, direction, ordinal, ts, proto, sport, dport, tcp_flags,
+                                                     pl_off, pl_len, pl_cap, l4_off, wirelen)),
+                    _ptr(data, np.uint8), ctypes.byref(struct))

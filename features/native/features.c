@@ -1,0 +1,236 @@
+/* Feature-state kernel: one pass over a batch, scattering each packet into its flow's feature row.
+ *
+ * The state is numpy-owned (features/extract/state.py, FeatureState); the column layout of the int64 and
+ * float64 matrices is mirrored in features/extract/_kernel.py. A feature row is taken from the free stack
+ * and reset at a flow's first packet (ordinal 0), so rows need no clearing when flows end. The arithmetic
+ * follows the order of the Python description exactly (sums in float64, bins from libm's log2), so the
+ * features do not depend on which implementation computed them. */
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+enum { PROTO = 0, PKTS = 1, PL_PKTS = 3, PL_BYTES = 5, PL_MIN = 7, PL_MAX = 9, LAST_TS = 11, IAT_N = 14,
+       IAT_MIN = 17, IAT_MAX = 20, FIRST_TS = 23, FLAG_COUNTS = 24, BURST_DIR = 40, BURST_PKTS = 41,
+       BURST_BYTES = 42, BURSTS = 43, BURST_MAX_PKTS = 44, BURST_MAX_BYTES = 46, PREFIX_LEN = 48,
+       PREFIX_FIRST = 50, PREFIX_NEXT_SEQ = 52, RESETS_LATE = 54, RESPONDER_PORT = 55, N_INT = 56 };
+enum { PL_SUM = 0, PL_SQ = 2, IAT_SUM = 4, IAT_SQ = 7, N_FLOAT = 10 };
+enum { SIZE_BINS = 48, IAT_BINS = 48, N_OPCODES = 32, OPCODE_PACKETS = 100, TCP = 6 };
+
+/* Per-row shapes of the state arrays (FeatureState._row_shapes). */
+typedef struct {
+    int64_t *row_of, *free, *free_top, *I;
+    double *F;
+    int32_t *size_hist, *iat_hist;
+    int64_t *rec_ts;
+    int32_t *rec_payload, *rec_wire;
+    int8_t *rec_dir;
+    uint8_t *rec_flags;
+    int32_t *seq_len;
+    int8_t *seq_dir;
+    int64_t *seq_ts;
+    int32_t *seq_cap;
+    uint8_t *heads, *prefix0, *prefix1;
+    int16_t *opcodes;
+    int64_t n_rec, n_seq, n_heads, head_bytes, prefix0_cap, prefix1_cap;
+} feature_state_t;
+
+static inline int64_t clip_bin(double x, int64_t bins) {
+    int64_t b = (int64_t)x;                   /* truncation, as Python's int() */
+    return b < 0 ? 0 : (b > bins - 1 ? bins - 1 : b);
+}
+
+/* Payload sizes are integers below 64 KiB in practice: their bins come from a table made with the same
+ * log2 the formula names, and larger sizes take the formula. */
+static int8_t size_bin_table[65536];
+static int size_bin_ready;
+
+static inline int64_t size_bin(int64_t size) {
+    if (size < 65536) return size_bin_table[size];
+    return clip_bin(log2((double)size) * 3.0, SIZE_BINS);
+}
+
+static void make_size_bins(void) {
+    size_bin_table[0] = 0;                    /* log2(0) is -inf: clipped to bin 0 */
+    for (int64_t s = 1; s < 65536; s++) size_bin_table[s] = (int8_t)clip_bin(log2((double)s) * 3.0, SIZE_BINS);
+    size_bin_ready = 1;
+}
+
+static inline int64_t iat_bin(double us) {
+    return clip_bin(log2(us + 1.0) * 2.0, IAT_BINS);
+}
+
+static void reset_row(feature_state_t *st, int64_t s, int64_t proto, int64_t t) {
+    int64_t *I = st->I + s * N_INT;
+    memset(I, 0, N_INT * sizeof(int64_t));
+    memset(st->F + s * N_FLOAT, 0, N_FLOAT * sizeof(double));
+    memset(st->size_hist + s * 2 * SIZE_BINS, 0, 2 * SIZE_BINS * sizeof(int32_t));
+    memset(st->iat_hist + s * 3 * IAT_BINS, 0, 3 * IAT_BINS * sizeof(int32_t));
+    memset(st->opcodes + s * N_OPCODES, 0, N_OPCODES * sizeof(int16_t));
+    I[PROTO] = proto;
+    I[FIRST_TS] = t;
+    I[LAST_TS] = I[LAST_TS + 1] = I[LAST_TS + 2] = -1;
+    I[BURST_DIR] = -1;
+    I[PREFIX_NEXT_SEQ] = I[PREFIX_NEXT_SEQ + 1] = -1;
+}
+
+/* Extend a direction's stream prefix: TCP segments only in sequence (a retransmission or a gap ends it, so
+ * the prefix is always bytes as the application sent them); other transports keep one datagram. */
+static void append_prefix(int64_t *I, int64_t d, int64_t proto, int64_t seq, int first, const uint8_t *data,
+                          int64_t off, int64_t cap, int64_t length, uint8_t *prefix, int64_t capacity) {
+    int64_t have = I[PREFIX_LEN + d];
+    int64_t room = capacity - have;
+    if (proto == TCP) {
+        int64_t expected = I[PREFIX_NEXT_SEQ + d];
+        if (first) expected = seq;
+        else if (expected < 0) return;
+        if (seq != expected) {
+            /* Behind: a retransmission, skip it. Ahead: a segment is missing; the prefix ends here. */
+            if (((seq - expected) & 0xFFFFFFFF) < 0x80000000) I[PREFIX_NEXT_SEQ + d] = -1;
+            return;
+        }
+        I[PREFIX_NEXT_SEQ + d] = cap < length ? -1 : ((seq + length) & 0xFFFFFFFF);
+    } else if (have > 0) {
+        return;
+    }
+    int64_t n = cap < room ? cap : room;
+    if (n > 0) memcpy(prefix + have, data + off, (size_t)n);
+    I[PREFIX_LEN + d] = have + n;
+}
+
+enum { PREFETCH = 8 };
+
+static inline void prefetch_row(const feature_state_t *st, int64_t s) {
+    const int64_t *I = st->I + s * N_INT;
+    for (int c = 0; c < N_INT; c += 8) __builtin_prefetch(I + c, 1);
+    __builtin_prefetch(st->F + s * N_FLOAT, 1);
+    __builtin_prefetch(st->F + s * N_FLOAT + 8, 1);
+    __builtin_prefetch(st->opcodes + s * N_OPCODES, 1);
+}
+
+void feature_update(int64_t n, const int64_t *slot, const int64_t *direction, const int64_t *ordinal,
+                    const int64_t *ts, const int64_t *proto, const int64_t *sport, const int64_t *dport,
+                    const int64_t *tcp_flags, const int64_t *pl_off, const int64_t *pl_len, const int64_t *pl_cap,
+                    const int64_t *l4_off, const int64_t *wirelen, const uint8_t *data, feature_state_t *st) {
+    if (!size_bin_ready) make_size_bins();
+    const int64_t n_rec = st->n_rec, n_seq = st->n_seq, n_heads = st->n_heads, head_bytes = st->head_bytes;
+    for (int64_t i = 0; i < n; i++) {
+        /* The rows of a batch's flows are scattered over megabytes: ask for those of a packet a few ahead
+         * while this one is worked on, or each packet waits on several cache misses in turn. */
+        if (i + PREFETCH < n && slot[i + PREFETCH] >= 0 && ordinal[i + PREFETCH] > 0) {
+            int64_t ahead = st->row_of[slot[i + PREFETCH]];
+            if (ahead >= 0) prefetch_row(st, ahead);
+            __builtin_prefetch(data + pl_off[i + PREFETCH]);
+        }
+        if (slot[i] < 0) continue;
+        const int64_t d = direction[i], t = ts[i], p = proto[i], o = ordinal[i];
+        int64_t s;
+        /* Feature rows are handed out per flow (the caller made sure enough are free), not per table row:
+         * the table keeps a batch's worth of spare rows, and 6.5 KB each would be most of the memory. */
+        if (o == 0) {
+            s = st->free[--st->free_top[0]];
+            st->row_of[slot[i]] = s;
+            reset_row(st, s, p, t);
+            st->I[s * N_INT + RESPONDER_PORT] = d == 0 ? dport[i] : sport[i];
+        } else {
+            s = st->row_of[slot[i]];
+            if (s < 0) continue;
+        }
+        int64_t *I = st->I + s * N_INT;
+        double *F = st->F + s * N_FLOAT;
+        const int64_t flags = p == TCP ? tcp_flags[i] : 0;
+        const int64_t length = pl_len[i];
+        I[PKTS + d] += 1;
+
+        /* Inter-arrival times, per direction and in either direction. */
+        const int64_t scopes[2] = {d, 2};
+        for (int j = 0; j < 2; j++) {
+            const int64_t k = scopes[j];
+            int64_t last = I[LAST_TS + k];
+            if (last >= 0) {
+                int64_t gap = t - last > 0 ? t - last : 0;
+                int64_t count = I[IAT_N + k];
+                if (count == 0 || gap < I[IAT_MIN + k]) I[IAT_MIN + k] = gap;
+                if (gap > I[IAT_MAX + k]) I[IAT_MAX + k] = gap;
+                double us = (double)gap / 1000.0;
+                F[IAT_SUM + k] += us;
+                F[IAT_SQ + k] += us * us;
+                st->iat_hist[(s * 3 + k) * IAT_BINS + iat_bin(us)] += 1;
+                I[IAT_N + k] = count + 1;
+            }
+            if (t > last) I[LAST_TS + k] = t;
+        }
+
+        if (flags) {
+            int64_t *counts = I + FLAG_COUNTS + 8 * d;
+            for (int b = 0; b < 8; b++) counts[b] += (flags >> b) & 1;
+        }
+
+        if (o < n_rec) {
+            int64_t r = s * n_rec + o;
+            st->rec_ts[r] = t;
+            st->rec_payload[r] = (int32_t)length;
+            st->rec_wire[r] = (int32_t)wirelen[i];
+            st->rec_dir[r] = (int8_t)d;
+            st->rec_flags[r] = (uint8_t)flags;
+        }
+
+        if (length <= 0) continue;
+
+        /* Payload sizes and bursts (runs of payload packets in one direction). */
+        const int64_t k_pl = I[PL_PKTS] + I[PL_PKTS + 1];
+        const int64_t before = I[PL_PKTS + d];
+        if (before == 0 || length < I[PL_MIN + d]) I[PL_MIN + d] = length;
+        if (length > I[PL_MAX + d]) I[PL_MAX + d] = length;
+        I[PL_PKTS + d] = before + 1;
+        I[PL_BYTES + d] += length;
+        F[PL_SUM + d] += (double)length;
+        F[PL_SQ + d] += (double)length * (double)length;
+        st->size_hist[(s * 2 + d) * SIZE_BINS + size_bin(length)] += 1;
+        if (I[BURST_DIR] != d) {
+            I[BURST_DIR] = d;
+            I[BURSTS] += 1;
+            I[BURST_PKTS] = 0;
+            I[BURST_BYTES] = 0;
+        }
+        I[BURST_PKTS] += 1;
+        I[BURST_BYTES] += length;
+        if (I[BURST_PKTS] > I[BURST_MAX_PKTS + d]) I[BURST_MAX_PKTS + d] = I[BURST_PKTS];
+        if (I[BURST_BYTES] > I[BURST_MAX_BYTES + d]) I[BURST_MAX_BYTES + d] = I[BURST_BYTES];
+
+        const int64_t cap = pl_cap[i], off = pl_off[i];
+        /* The sequence of the first payload packets, with the first bytes of the earliest ones. */
+        if (k_pl < n_seq) {
+            int64_t r = s * n_seq + k_pl;
+            st->seq_len[r] = (int32_t)length;
+            st->seq_dir[r] = (int8_t)d;
+            st->seq_ts[r] = t;
+            st->seq_cap[r] = (int32_t)cap;
+            if (k_pl < n_heads) {
+                int64_t held = cap < head_bytes ? cap : head_bytes;
+                if (held > 0) memcpy(st->heads + (s * n_heads + k_pl) * head_bytes, data + off, (size_t)held);
+            }
+        }
+
+        /* OpenVPN opcode position: byte 0 over UDP, byte 2 after the length prefix over TCP. */
+        if (k_pl < OPCODE_PACKETS) {
+            int64_t at = p == TCP ? 2 : 0;
+            if (cap > at) {
+                int opcode = data[off + at] >> 3;
+                st->opcodes[s * N_OPCODES + opcode] += 1;
+                if (k_pl >= 2 && (opcode == 7 || opcode == 8 || opcode == 10)) I[RESETS_LATE] += 1;
+            }
+        }
+
+        if (before == 0) I[PREFIX_FIRST + d] = length;
+        if (p == TCP && off < l4_off[i] + 20) continue;   /* a non-first IP fragment: no TCP header to place it */
+        int64_t seq = 0;
+        if (p == TCP) {
+            const uint8_t *h = data + l4_off[i] + 4;
+            seq = ((int64_t)h[0] << 24) | ((int64_t)h[1] << 16) | ((int64_t)h[2] << 8) | (int64_t)h[3];
+        }
+        if (d == 0) append_prefix(I, 0, p, seq, before == 0, data, off, cap, length, st->prefix0 + s * st->prefix0_cap,
+                                  st->prefix0_cap);
+        else append_prefix(I, 1, p, seq, before == 0, data, off, cap, length, st->prefix1 + s * st->prefix1_cap,
+                           st->prefix1_cap);
+    }
+}
