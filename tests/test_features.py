@@ -3,6 +3,7 @@ port-rewrite invariance, the command."""
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import math
 import shutil
@@ -19,8 +20,8 @@ from captures import pcap_bytes, tcp_session
 pytest.importorskip("scapy")
 
 from features import extract_features, feature_matrix  # noqa: E402
-from features.extract import bytestats  # noqa: E402
-from features.extract._readout import _hist_stats  # noqa: E402
+from features.extract import _kernel as k, bytestats, traffic  # noqa: E402
+from features.extract.state import FeatureState, FlowRows  # noqa: E402
 from features.flows import FLOW_COLUMNS  # noqa: E402
 from features.schema import (COMPUTED_COLUMNS, FEATURE_SCHEMA, FEATURE_SCHEMA_VERSION, MODEL_FEATURES,  # noqa: E402
                              schema_frame)
@@ -99,15 +100,20 @@ def test_early_window_is_an_option(write):
 def test_histogram_quantiles_stay_within_a_bin():
     rng = np.random.default_rng(1)
     values = rng.integers(1, 1500, 1000)
-    hist = np.zeros((1, 48), np.int64)
-    np.add.at(hist[0], np.minimum((np.log2(values) * 3).astype(int), 47), 1)
-    out = np.zeros((1, 9))
-    _hist_stats(out, 0, 0, len(values), float(values.sum()), float((values.astype(float) ** 2).sum()),
-                values.min(), values.max(), hist[0], hist[0], 0, 3.0, 0.0, 1.0)
-    assert out[0, 0] == values.min() and out[0, 1] == values.max() and out[0, 2] == pytest.approx(values.mean())
-    assert out[0, 3] == pytest.approx(values.std())
-    for i, q in enumerate((0.10, 0.25, 0.50, 0.75, 0.90)):
-        assert abs(math.log2(out[0, 4 + i] / np.quantile(values, q))) <= 1 / 3
+    # One flow whose initiator sent these payload sizes, as the per-packet kernel would have streamed them.
+    state = FeatureState(initial_rows=1)
+    I, F = state.I[0], state.F[0]
+    I[k.PKTS] = I[k.PL_PKTS] = len(values)
+    I[k.PL_MIN], I[k.PL_MAX], I[k.PL_BYTES] = values.min(), values.max(), values.sum()
+    F[k.PL_SUM], F[k.PL_SQ] = float(values.sum()), float((values.astype(float) ** 2).sum())
+    np.add.at(state.size_hist[0, 0], np.minimum((np.log2(values) * 3).astype(int), 47), 1)
+    rows = FlowRows(**{f.name: getattr(state, f.name)[:1] for f in dataclasses.fields(FlowRows)})
+    out = traffic.columns(rows, early_packets=1)
+    stat = {name: out[f"src2dst_payload_{name}"][0] for name in ("min", "max", "mean", "std")}
+    assert stat["min"] == values.min() and stat["max"] == values.max() and stat["mean"] == pytest.approx(values.mean())
+    assert stat["std"] == pytest.approx(values.std())
+    for q in (10, 25, 50, 75, 90):
+        assert abs(math.log2(out[f"src2dst_payload_p{q}"][0] / np.quantile(values, q / 100))) <= 1 / 3
 
 
 # -- entropy and the fully-encrypted tests, against values computed by hand --------------------------------

@@ -1,6 +1,6 @@
 """Size, timing, flag, burst and sequence columns of ended flows, named after the schema.
 
-The numbers come from the compiled read-out (`_readout.readout`), which writes them in the order of
+The numbers come from the compiled read-out (`native/readout.c`), which writes them in the order of
 `readout_columns()`: round-trip estimate, whole-flow block, early block (first `early_packets` packets),
 payload-packet sequence.
 """
@@ -11,7 +11,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from features.extract._readout import readout
+from features import native
 from features.schema import SEQUENCE_PACKETS, _sequence_block, _timing_reference, _traffic_block
 
 
@@ -25,9 +25,7 @@ def readout_columns() -> tuple:
 def columns(rows, early_packets: int) -> dict:
     names = readout_columns()
     out = np.empty((len(rows), len(names)))
-    written = readout(rows.I, rows.F, rows.size_hist, rows.iat_hist, rows.rec_ts, rows.rec_payload, rows.rec_wire,
-                      rows.rec_dir, rows.rec_flags, rows.seq_len, rows.seq_dir, rows.seq_ts, early_packets,
-                      min(SEQUENCE_PACKETS, rows.seq_len.shape[1]), out)
+    written = native.readout(rows, early_packets, min(SEQUENCE_PACKETS, rows.seq_len.shape[1]), out)
     if len(rows) and written != len(names):
         raise AssertionError(f"read-out wrote {written} columns, the schema names {len(names)}")
     return {name: out[:, j] for j, name in enumerate(names)}

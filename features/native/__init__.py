@@ -118,3 +118,23 @@ def feature_update(state, slot, direction, ordinal, ts, proto, sport, dport, tcp
     _feature_update(len(slot), *(_ptr(a) for a in (slot, direction, ordinal, ts, proto, sport, dport, tcp_flags,
                                                      pl_off, pl_len, pl_cap, l4_off, wirelen)),
                     _ptr(data, np.uint8), ctypes.byref(struct))
+
+
+class _FlowRows(ctypes.Structure):
+    """readout.c's flow_rows_t: the gathered state of ended flows (a FlowRows) and its per-row sizes."""
+    _fields_ = [(name, _P) for name in ("I", "F", "size_hist", "iat_hist", "rec_ts", "rec_payload", "rec_wire",
+                                        "rec_dir", "rec_flags", "seq_len", "seq_dir", "seq_ts")] \
+        + [("n_rec", _I), ("n_seq", _I)]
+
+
+_readout = declare("readout", _I, ctypes.POINTER(_FlowRows), _I, _I, _P, _I, restype=_I)
+
+
+def readout(rows, early_packets, sequence_width, out):
+    """Fill `out` (m, columns) with the traffic columns of the flows in `rows` (a FlowRows; see readout.c);
+    returns the number of columns written."""
+    arrays = {name: np.ascontiguousarray(getattr(rows, name)) for name, kind in _FlowRows._fields_ if kind is _P}
+    struct = _FlowRows(**{name: _ptr(a, a.dtype) for name, a in arrays.items()},
+                       n_rec=rows.rec_ts.shape[1], n_seq=rows.seq_len.shape[1])
+    return _readout(len(rows), ctypes.byref(struct), early_packets, sequence_width, _ptr(out, np.float64),
+                    out.shape[1])
