@@ -6,56 +6,18 @@ USENIX Security 2023); a payload none of them exempts is what Shadowsocks, VMess
 
 from __future__ import annotations
 
-import numba as nb
 import numpy as np
 
+from features import native
 from features.extract import _kernel as k
 from features.schema import SEQUENCE_HEADS
 
 HTTP_METHODS = (b"GET ", b"POST ", b"PUT ", b"HEAD ", b"DELETE ", b"OPTIONS ", b"CONNECT ", b"PATCH ", b"TRACE ")
 
 
-_POPCOUNT = np.array([bin(i).count("1") for i in range(256)], np.int64)
 # c * log2(c) for every count a row of the prefix can reach: entropy = log2(n) - sum(c log2 c) / n, so the
 # per-row loop needs no logarithm.
 _C_LOG_C = np.array([c * np.log2(c) if c else 0.0 for c in range(4097)])
-
-
-@nb.njit(cache=True)
-def _profiles(data, lengths, entropy, popcount, printable, ascii_, longest, first6):
-    """One pass over each row's bytes: entropy, set bits, printable and ASCII counts, longest printable run."""
-    counts = np.zeros(256, np.int64)
-    for r in range(len(lengths)):
-        n = min(lengths[r], data.shape[1])
-        bits = printable_n = ascii_n = run = best = 0
-        for j in range(n):
-            b = data[r, j]
-            counts[b] += 1
-            bits += _POPCOUNT[b]
-            if 0x20 <= b < 0x7F:
-                printable_n += 1
-                run += 1
-                if run > best:
-                    best = run
-            else:
-                run = 0
-            if b < 0x80:
-                ascii_n += 1
-        s = 0.0
-        for j in range(n):          # visit each distinct byte once and leave the counts zeroed
-            c = counts[data[r, j]]
-            if c:
-                s += _C_LOG_C[c] if c < len(_C_LOG_C) else c * np.log2(c)
-                counts[data[r, j]] = 0
-        entropy[r] = max(np.log2(n) - s / n, 0.0) if n else np.nan
-        popcount[r] = bits / n if n else np.nan
-        printable[r] = printable_n / n if n else np.nan
-        ascii_[r] = ascii_n / n if n else np.nan
-        longest[r] = best
-        first6[r] = n >= 6
-        for j in range(min(n, 6)):
-            if not 0x20 <= data[r, j] < 0x7F:
-                first6[r] = False
 
 
 def byte_profile(data, lengths) -> dict:
@@ -65,8 +27,7 @@ def byte_profile(data, lengths) -> dict:
     out = {name: np.empty(m) for name in ("entropy", "popcount", "printable_share", "ascii_share")}
     out["longest_printable_run"] = np.zeros(m, np.int64)
     out["first6_printable"] = np.zeros(m, np.bool_)
-    _profiles(data, np.asarray(lengths, np.int64), out["entropy"], out["popcount"], out["printable_share"],
-              out["ascii_share"], out["longest_printable_run"], out["first6_printable"])
+    native.byte_profiles(data, lengths, _C_LOG_C, out)
     return out
 
 

@@ -138,3 +138,32 @@ def readout(rows, early_packets, sequence_width, out):
                        n_rec=rows.rec_ts.shape[1], n_seq=rows.seq_len.shape[1])
     return _readout(len(rows), ctypes.byref(struct), early_packets, sequence_width, _ptr(out, np.float64),
                     out.shape[1])
+
+
+_byte_profiles = declare("byte_profiles", _I, _P, _I, _P, _P, _I, _P, _P, _P, _P, _P, _P)
+
+
+def byte_profiles(data, lengths, c_log_c, out):
+    """Byte statistics of each row data[i, :lengths[i]] into the arrays of `out` (see bytestats.c)."""
+    data = np.ascontiguousarray(data, np.uint8)
+    lengths = np.ascontiguousarray(lengths, np.int64)
+    _byte_profiles(len(data), _ptr(data, np.uint8), data.shape[1], _ptr(lengths), _ptr(c_log_c, np.float64),
+                   len(c_log_c), *(_ptr(out[name], np.float64) for name in ("entropy", "popcount", "printable_share",
+                                                                              "ascii_share")),
+                   _ptr(out["longest_printable_run"]), _ptr(out["first6_printable"], np.bool_))
+
+
+_dns_questions = declare("dns_questions", _I, _P, _I, _P, _P, _I, _P, _P, _P, _P, _P)
+
+
+def dns_questions(data, lengths, tcp, response: bool):
+    """(id, name length, longest label, question type, name entropy) of the DNS message opening each row;
+    id -1 where there is none (see dns.c)."""
+    data = np.ascontiguousarray(data, np.uint8)
+    lengths = np.ascontiguousarray(lengths, np.int64)
+    tcp = np.ascontiguousarray(tcp, np.bool_)
+    m = len(data)
+    out = [np.zeros(m, np.int64) for _ in range(4)] + [np.zeros(m, np.float64)]
+    _dns_questions(m, _ptr(data, np.uint8), data.shape[1], _ptr(lengths), _ptr(tcp, np.bool_), int(response),
+                   *(_ptr(a, a.dtype) for a in out))
+    return out

@@ -4,9 +4,9 @@ for such records many times on one socket with some long queries. Query rates ac
 
 from __future__ import annotations
 
-import numba as nb
 import numpy as np
 
+from features import native
 from features.signatures.base import TCP, UDP, Detection, Signature, SignatureView
 
 TUNNEL_QTYPES = {10: "NULL", 16: "TXT", 5: "CNAME", 15: "MX", 65399: "PRIVATE"}
@@ -17,68 +17,13 @@ MANY_QUERIES = 10
 LONG_QUERY = 100               # bytes: a query that carries data upstream in its name
 
 
-@nb.njit(cache=True)
-def _parse(data, lengths, tcp, want_response, out_id, out_name_len, out_longest, out_qtype, out_entropy):
-    """Header and first question of each row's message; out_id -1 where it is not a DNS message."""
-    for r in range(len(lengths)):
-        out_id[r] = -1
-        o = 2 if tcp[r] else 0
-        n = lengths[r]
-        if n < o + 17:
-            continue
-        flags = (np.int64(data[r, o + 2]) << 8) | data[r, o + 3]
-        qdcount = (np.int64(data[r, o + 4]) << 8) | data[r, o + 5]
-        if ((flags >> 15) & 1) != want_response or ((flags >> 11) & 0xF) != 0 or qdcount != 1:
-            continue
-        if tcp[r] and ((np.int64(data[r, 0]) << 8) | data[r, 1]) < 17:
-            continue
-        pos = o + 12
-        name_len = longest = labels = 0
-        counts = np.zeros(256, np.int64)
-        ok = False
-        while pos < n:
-            label = data[r, pos]
-            if label == 0:
-                ok = True
-                pos += 1
-                break
-            if label > 63 or pos + 1 + label > n:
-                break
-            for j in range(pos + 1, pos + 1 + label):
-                counts[data[r, j]] += 1
-            name_len += label + (1 if labels else 0)
-            longest = max(longest, label)
-            labels += 1
-            pos += 1 + label
-        if not ok or pos + 4 > n:
-            continue
-        total = name_len - (labels - 1) if labels else 0
-        h = 0.0
-        for c in counts:
-            if c:
-                p = c / total
-                h -= p * np.log2(p)
-        out_id[r] = (np.int64(data[r, o]) << 8) | data[r, o + 1]
-        out_name_len[r] = name_len
-        out_longest[r] = longest
-        out_qtype[r] = (np.int64(data[r, pos]) << 8) | data[r, pos + 1]
-        out_entropy[r] = h
-
-
-def parse_messages(data, lengths, tcp, response: bool):
-    m = len(lengths)
-    out = [np.zeros(m, np.int64) for _ in range(4)] + [np.zeros(m, np.float64)]
-    _parse(data, np.asarray(lengths, np.int64), tcp, 1 if response else 0, *out)
-    return out
-
-
 def _dns(view):
     on = np.isin(view.proto, (TCP, UDP))
     tcp = view.proto == TCP
     client, clen = view.prefix(0)
     server, slen = view.prefix(1)
-    qid, name_len, longest, qtype, entropy = parse_messages(client, np.where(on, clen, 0), tcp, False)
-    rid = parse_messages(server, np.where(on, slen, 0), tcp, True)[0]
+    qid, name_len, longest, qtype, entropy = native.dns_questions(client, np.where(on, clen, 0), tcp, False)
+    rid = native.dns_questions(server, np.where(on, slen, 0), tcp, True)[0]
     dns = (qid >= 0) & (rid == qid)
     return dns, name_len, longest, qtype, entropy
 

@@ -1,0 +1,56 @@
+/* Byte statistics of payload rows (features/extract/bytestats.py): one pass per row for entropy, set bits,
+ * printable and ASCII counts and the longest printable run. */
+#include <math.h>
+#include <stdint.h>
+
+static const uint8_t POPCOUNT[256] = {
+#define B2(n) n, n + 1, n + 1, n + 2
+#define B4(n) B2(n), B2(n + 1), B2(n + 1), B2(n + 2)
+#define B6(n) B4(n), B4(n + 1), B4(n + 1), B4(n + 2)
+    B6(0), B6(1), B6(1), B6(2)
+};
+
+/* Row r is data[r * width : r * width + lengths[r]] (cut at width). c_log_c[c] is c * log2(c), given by the
+ * caller so that entropies equal those numpy computes; counts past the table take libm's log2. */
+void byte_profiles(int64_t m, const uint8_t *data, int64_t width, const int64_t *lengths, const double *c_log_c,
+                   int64_t c_log_c_len, double *entropy, double *popcount, double *printable, double *ascii,
+                   int64_t *longest, uint8_t *first6) {
+    int64_t counts[256] = {0};
+    for (int64_t r = 0; r < m; r++) {
+        const uint8_t *row = data + r * width;
+        int64_t n = lengths[r] < width ? lengths[r] : width;
+        int64_t bits = 0, printable_n = 0, ascii_n = 0, run = 0, best = 0;
+        for (int64_t j = 0; j < n; j++) {
+            uint8_t b = row[j];
+            counts[b]++;
+            bits += POPCOUNT[b];
+            int is_printable = (uint8_t)(b - 0x20) < 0x5F;
+            printable_n += is_printable;
+            run = is_printable ? run + 1 : 0;
+            best = run > best ? run : best;
+            ascii_n += b < 0x80;
+        }
+        /* Visit each distinct byte once, in order of first appearance, and leave the counts zeroed. */
+        double s = 0.0;
+        for (int64_t j = 0; j < n; j++) {
+            int64_t c = counts[row[j]];
+            if (c) {
+                s += c < c_log_c_len ? c_log_c[c] : (double)c * log2((double)c);
+                counts[row[j]] = 0;
+            }
+        }
+        if (n > 0) {
+            double h = log2((double)n) - s / (double)n;
+            entropy[r] = h < 0.0 ? 0.0 : h;
+            popcount[r] = (double)bits / (double)n;
+            printable[r] = (double)printable_n / (double)n;
+            ascii[r] = (double)ascii_n / (double)n;
+        } else {
+            entropy[r] = popcount[r] = printable[r] = ascii[r] = NAN;
+        }
+        longest[r] = best;
+        int ok = n >= 6;
+        for (int64_t j = 0; j < n && j < 6; j++) ok &= (uint8_t)(row[j] - 0x20) < 0x5F;
+        first6[r] = (uint8_t)ok;
+    }
+}
