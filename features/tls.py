@@ -1,4 +1,4 @@
-"""TLS ClientHello (via dpkt): version, SNI, ALPN, JA3 and JA4; server certificate names where visible.
+"""TLS ClientHello: version, SNI, ALPN, JA3 and JA4; server certificate names where visible.
 
 Parsing runs once per flow whose client stream opens with a TLS handshake record, at flow end: the only
 per-flow Python in the feature pipeline.
@@ -11,7 +11,6 @@ import ipaddress
 import struct
 from dataclasses import dataclass, field
 
-import dpkt
 import numpy as np
 
 GREASE = {0x0A0A + 0x1010 * i for i in range(16)}
@@ -55,25 +54,52 @@ def _client_hello_body(body: bytes, length: int) -> ClientHello | None:
     ciphers = _u16_list(body[pos + 2:pos + 2 + n])
     pos += 2 + n
     pos += 1 + body[pos]                                                   # compression methods
-    extensions = dpkt.ssl.parse_extensions(body[pos:]) if len(body) >= pos + 2 else []
+    extensions = _extensions(body[pos:]) if len(body) >= pos + 2 else []
     if len(body) < pos:
         return None
     return ClientHello(version, ciphers, extensions, length)
 
 
+def _extensions(buf: bytes) -> list:
+    """(type, data) of each extension after the 2-byte extensions length, as dpkt.ssl.parse_extensions reads
+    them (the same loop bound, the same struct.error on a cut type or length, data cut short silently), without
+    its per-extension function calls."""
+    total = struct.unpack("!H", buf[:2])[0]
+    out, pos = [], 2
+    while pos < total:
+        if pos + 4 > len(buf):
+            raise struct.error("extension header cut short")
+        size = (buf[pos + 2] << 8) | buf[pos + 3]
+        out.append(((buf[pos] << 8) | buf[pos + 1], buf[pos + 4:pos + 4 + size]))
+        pos += 4 + size
+    return out
+
+
+def _record(stream: bytes):
+    """(content type, body) of the TLS record opening a stream, or None if the record is cut short (what
+    dpkt.ssl.TLSRecord refuses)."""
+    if len(stream) < 5:
+        return None
+    length = (stream[3] << 8) | stream[4]
+    body = stream[5:5 + length]
+    return (stream[0], body) if len(body) == length else None
+
+
 def parse_client_hello(stream: bytes) -> ClientHello | None:
     """The ClientHello at the start of a client stream, or None (not TLS, truncated, malformed).
-    dpkt frames the record; the handshake header and hello body are read by `_client_hello_body`."""
+    The handshake header and hello body are read by `_client_hello_body`."""
     try:
-        record = dpkt.ssl.TLSRecord(stream)
-        data = record.data
-        if record.type != 22 or len(data) < 4 or data[0] != 1:
+        record = _record(stream)
+        if record is None:
+            return None
+        kind, data = record
+        if kind != 22 or len(data) < 4 or data[0] != 1:
             return None
         length = int.from_bytes(data[1:4], "big")
         if len(data) < 4 + length:
             return None
         ch = _client_hello_body(data[4:4 + length], length)
-    except (dpkt.UnpackError, dpkt.NeedData, struct.error, ValueError, IndexError):
+    except (struct.error, ValueError, IndexError):
         return None
     if ch is None:
         return None
