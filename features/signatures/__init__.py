@@ -32,6 +32,8 @@ for _name in _MODULES:
     for _sig in getattr(_module, "SIGNATURES", ()) or (_module.SIGNATURE,):
         register(_sig)
 
+if len(REGISTRY) > 62:
+    raise RuntimeError("run_signatures codes the signatures that fired as bits of an int64: at most 62")
 VPN_PORTS = {(t, p) for s in REGISTRY if s.kind != "protocol" for t, p in s.ports}
 _TRANSPORTS = {"tcp": 6, "udp": 17}
 
@@ -49,23 +51,35 @@ def run_signatures(rows, columns: dict, responder_port) -> dict:
     and their evidence."""
     view = SignatureView(rows, columns)
     out = {}
-    fired = [[] for _ in range(view.m)]
-    recognised = [[] for _ in range(view.m)]
-    evidence = [[] for _ in range(view.m)]
-    for sig in REGISTRY:
+    fired = np.zeros((view.m, len(REGISTRY)), bool)
+    evidence = {}
+    for j, sig in enumerate(REGISTRY):
         result = sig.detect(view)
         out[f"sig_{sig.name}"] = result.score
         out.update(result.features)
-        for r in np.flatnonzero(result.score >= FIRES):
-            (recognised if sig.kind == "protocol" else fired)[r].append(sig.name)
-            text = result.evidence.get(r)
-            if text and sig.kind != "protocol":
-                evidence[r].append(text)
+        fired[:, j] = result.score >= FIRES
+        if sig.kind != "protocol":
+            for r in np.flatnonzero(fired[:, j]):
+                text = result.evidence.get(r)
+                if text:
+                    evidence.setdefault(int(r), []).append(text)
+    protocol = np.array([sig.kind == "protocol" for sig in REGISTRY])
     out["well_known_vpn_port"] = well_known_port(view.proto, responder_port)
-    out["signatures"] = np.array([",".join(f) for f in fired], object)
-    out["protocols"] = np.array([",".join(f) for f in recognised], object)
-    out["evidence"] = np.array(["; ".join(e) for e in evidence], object)
+    out["signatures"] = _joined_names(fired & ~protocol)
+    out["protocols"] = _joined_names(fired & protocol)
+    out["evidence"] = np.full(view.m, "", object)
+    for r, texts in evidence.items():
+        out["evidence"][r] = "; ".join(texts)
     return out
+
+
+def _joined_names(fired: np.ndarray) -> np.ndarray:
+    """Per row, the names of the signatures that fired (columns of `fired`, in registry order), comma
+    separated. Few combinations occur, so each is joined once rather than once per flow."""
+    codes = fired.astype(np.int64) @ (np.int64(1) << np.arange(fired.shape[1], dtype=np.int64))
+    combos, which = np.unique(codes, return_inverse=True)
+    names = np.array([",".join(sig.name for j, sig in enumerate(REGISTRY) if code >> j & 1) for code in combos], object)
+    return names[which]
 
 
 __all__ = ["Detection", "REGISTRY", "Signature", "SignatureView", "register", "run_signatures", "well_known_port"]
