@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 
 from detector.dataset import class_names, find_label_files, load_labels, training_table
-from detector.evaluation import (capture_groups, cross_validate, early_curve, evaluate_frame, label_metrics,
-                                 leave_one_out)
+from detector.evaluation import (capture_groups, classify_table, cross_validate, early_curve, evaluate_frame,
+                                 label_metrics, leave_one_out)
 from detector.model import VpnDetector
 from detector.ndpi import join_ndpi, ndpi_verdicts
 from detector.pipeline import Analyzer, load_detector
@@ -33,7 +33,7 @@ def run(data, label_files, model_dir, folds, leave_out, with_ndpi, with_ports) -
         analyzer = None
     else:
         analyzer = load_detector(model_dir)
-        verdicts = analyzer.classify(table)
+        verdicts = classify_table(analyzer, table)
         model_name = str(model_dir or "shipped model")
     whole = verdicts[verdicts["packets_limit"] == 0]
     result = {"model": model_name, "data": {"captures": len(captures), "flows": int(len(whole)),

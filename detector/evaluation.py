@@ -79,6 +79,18 @@ def early_curve(frame: pd.DataFrame) -> dict:
     return {k: curve[k] for k in order}
 
 
+def classify_table(analyzer: Analyzer, table: pd.DataFrame) -> pd.DataFrame:
+    """Verdicts for a table of whole and cut flows: each cut is classified as a capture of its own, so that a
+    flow cut early never draws on verdicts of whole flows (companion flows, detector.companions)."""
+    if "packets_limit" not in table:
+        return analyzer.classify(table)
+    out = []
+    for _, part in table.groupby("packets_limit", sort=False):
+        analyzer.servers.clear()
+        out.append(analyzer.classify(part))
+    return pd.concat(out).loc[table.index]
+
+
 def cross_validate(table: pd.DataFrame, folds=5, random_state=0, **params) -> pd.DataFrame:
     """Verdicts for every row, each from a model that never saw that row's capture (grouped K-fold)."""
     groups = capture_groups(table)
@@ -86,7 +98,7 @@ def cross_validate(table: pd.DataFrame, folds=5, random_state=0, **params) -> pd
     out = []
     for train, test in GroupKFold(n_splits=folds).split(X, y, groups):
         detector = VpnDetector(random_state=random_state, **params).fit(X[train], y[train], groups=groups[train])
-        out.append(Analyzer(detector).classify(table.iloc[test]))
+        out.append(classify_table(Analyzer(detector), table.iloc[test]))
     return pd.concat(out).loc[table.index]
 
 

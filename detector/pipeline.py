@@ -2,15 +2,18 @@
 
 How signatures and the model combine:
 - Signatures are features of the model, so it weighs them with everything else.
-- The model alone does not make an alarm: a flow it calls vpn or proxy keeps that label only with evidence,
-  that is a VPN/proxy signature that fired, or else at least MIN_PACKETS packets with traffic both ways and a
-  score of at least `threshold` (0.98 by default). Real networks carry many protocols no training set has
-  seen, and an alarm without evidence on one of them costs an analyst more than a missed tunnel costs in a
-  flow that shows nothing: a tiny or one-way flow, or a doubtful score, stays normal.
+- The model alone does not make an alarm. A flow is flagged with evidence: a VPN/proxy signature that fired
+  and a score (P(vpn) + P(proxy)) of at least SIGNATURE_SCORE, that is, the model does not vouch for the flow
+  being normal; or else at least MIN_PACKETS packets with traffic both ways and a score of at least
+  `threshold` (0.98 by default). Real networks carry many protocols no training set has seen, and an alarm
+  without evidence on one of them costs an analyst more than a missed tunnel costs in a flow that shows
+  nothing: a tiny or one-way flow, or a doubtful score, stays normal.
 - A signature decides alone in one case only: when it verifies the handshake of a VPN or proxy protocol in
   both directions (confidence >= DECISIVE), for example a WireGuard initiation and response linked by the
   receiver index, or a SOCKS5 greeting and its reply. The flow then gets that protocol even if the model said
   normal. Signatures of whole families (fully encrypted, TLS-in-TLS) never decide alone.
+- A flow to a server that an earlier or concurrent flow of the same capture was flagged for needs less: the
+  model's lean (see detector.companions).
 """
 
 from __future__ import annotations
@@ -18,12 +21,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from detector.companions import COMPANION_SCORE, ServerMemory, server_keys
 from detector.model import LABELS, VpnDetector, class_labels
 from features.extract.api import feature_matrix
 from features.schema import MODEL_FEATURES
 
 DECISIVE = 0.9
 THRESHOLD = 0.98
+SIGNATURE_SCORE = 0.25
 MIN_PACKETS = 6
 # Signatures that name their protocol by structure, and the (label, protocol) they decide.
 DECIDING_SIGNATURES = {
@@ -48,6 +53,7 @@ class Analyzer:
         self.threshold = threshold
         self.class_label = class_labels(detector.classes_)
         self.class_protocol = np.array([c.split(":", 1)[1] for c in detector.classes_])
+        self.servers = ServerMemory()
 
     def classify(self, frame: pd.DataFrame, explain: bool = True) -> pd.DataFrame:
         """The frame with `label`, `protocol`, `score` and `evidence` set for every row.
@@ -63,18 +69,29 @@ class Analyzer:
         X = feature_matrix(frame)
         label_p = dict(zip(self.detector.labels_, self.detector.label_proba(X).T))
         mass = np.stack([label_p.get(label, np.zeros(n)) for label in LABELS], axis=1)
-        label = np.array(LABELS)[np.argmax(mass, axis=1)]
         score = mass[:, 0] + mass[:, 1]
+        # The label a flow gets if it is flagged at all.
+        leaning = np.where(mass[:, 0] >= mass[:, 1], "vpn", "proxy").astype(object)
 
         fired = frame["signatures"].fillna("").to_numpy() != "" if "signatures" in frame else np.zeros(n, bool)
         shown = ((frame["packets"].to_numpy() >= MIN_PACKETS) & (frame["src2dst_packets"].to_numpy() > 0)
                  & (frame["dst2src_packets"].to_numpy() > 0) & (score >= self.threshold))
-        label[(label != "normal") & ~(fired | shown)] = "normal"
+        flagged = (fired & (score >= SIGNATURE_SCORE)) | shown
+        label = np.where(flagged, leaning, "normal").astype(object)
         decided = self._decisive_signatures(frame)
         for i, (sig_label, _) in decided.items():
             if label[i] == "normal":
                 label[i] = sig_label
                 score[i] = max(score[i], DECISIVE)
+        keys = server_keys(frame)
+        anchors = label != "normal"
+        companion = np.zeros(n, bool)
+        if keys is not None:
+            known = self.servers.recall(keys)
+            flagged_here = {keys[i] for i in np.flatnonzero(anchors)}
+            companion = (~anchors & (score >= COMPANION_SCORE)
+                         & np.array([note is not None or key in flagged_here for note, key in zip(known, keys)]))
+            label[companion] = leaning[companion]
 
         # Protocol names: a recognised application protocol names a normal flow; the protocol booster names
         # the rest (it is the costlier booster, so it runs only where it is needed).
@@ -95,6 +112,8 @@ class Analyzer:
 
         evidence = frame["evidence"].fillna("").to_numpy().astype(object) if "evidence" in frame else \
             np.full(n, "", object)
+        if keys is not None:
+            self._note_companions(frame, keys, anchors, companion, known, protocol, evidence)
         # The model's own reasons are added where no signature already explains the alarm.
         unexplained = np.flatnonzero(~normal & (evidence == ""))
         if len(unexplained) and explain:
@@ -107,6 +126,18 @@ class Analyzer:
         out["score"] = np.round(score, 4)
         out["evidence"] = evidence
         return out
+
+    def _note_companions(self, frame, keys, anchors, companion, known, protocol, evidence):
+        """Remember the servers of this frame's flagged flows; give each companion the flow that vouches for it."""
+        notes = {}
+        for i in np.flatnonzero(anchors):
+            f = frame.iloc[i]
+            notes.setdefault(keys[i], f"same server as a flagged {protocol[i]} flow "
+                                      f"({f['src_ip']}:{f['src_port']} -> {f['dst_ip']}:{f['dst_port']}/{f['transport']})")
+        for i in np.flatnonzero(companion):
+            note = known[i] if known[i] is not None else notes[keys[i]]
+            evidence[i] = f"{evidence[i]}; {note}" if evidence[i] else note
+        self.servers.remember(notes.keys(), notes.values())
 
     def _decisive_signatures(self, frame) -> dict:
         decided = {}
