@@ -6,6 +6,7 @@ import os
 import sys
 import warnings
 
+import numpy as np
 import pyarrow as pa
 
 from features.decode import decode
@@ -86,6 +87,7 @@ class FlowReader:
         for plugin in self.plugins:
             plugin.on_capacity(len(table.state))
         capture = str(path)
+        ended = _Ended(self.plugins, capture)
         try:
             for batch in iter_batches(path, self.batch_size, notices=self.notices, on_stream=progress.track):
                 decoded = decode(batch)
@@ -99,24 +101,15 @@ class FlowReader:
                 self.packets_read += len(batch)
                 self.bytes_read += int(batch.caplen.sum())
                 progress.advance()
-                ended = self._ended(table, capture)
-                if ended is not None:
-                    yield ended
+                out = ended.take(table)
+                if out is not None:
+                    yield out
         except CaptureError as exc:
             self._failed(exc)
         table.expire_all()
-        ended = self._ended(table, capture)
-        if ended is not None:
-            yield ended
-
-    def _ended(self, table: FlowTable, capture: str):
-        slots = table.take_expired()
-        if not len(slots):
-            return None
-        extra = {}
-        for plugin in self.plugins:
-            extra.update(plugin.on_expire(slots))
-        return flow_record_batch(table.state[slots], capture, extra)
+        out = ended.take(table, final=True)
+        if out is not None:
+            yield out
 
     def _failed(self, exc: CaptureError):
         self.errors.append(exc)
@@ -141,6 +134,42 @@ class FlowReader:
     def to_csv(self, path) -> int:
         from detector.output import write_flows
         return write_flows(self, "csv", path)
+
+
+class _Ended:
+    """Record batches of the flows that end in one capture: one per expiry or, when every plugin can hold
+    ended flows (`FlowPlugin.hold_limit`), one per `hold_limit` flows and one at the end of the capture."""
+
+    def __init__(self, plugins, capture: str):
+        self.plugins = plugins
+        self.capture = capture
+        self.limit = min((p.hold_limit for p in plugins), default=0)
+        self.rows: list[np.ndarray] = []        # table rows of the held flows, copied: the table reuses them
+        self.held = 0
+
+    def take(self, table: FlowTable, final: bool = False):
+        """The flows that ended since the last call; a record batch when one is due, else None."""
+        slots = table.take_expired()
+        if not self.limit:
+            if not len(slots):
+                return None
+            extra = {}
+            for plugin in self.plugins:
+                extra.update(plugin.on_expire(slots))
+            return flow_record_batch(table.state[slots], self.capture, extra)
+        if len(slots):
+            self.rows.append(table.state[slots])
+            for plugin in self.plugins:
+                plugin.hold(slots)
+            self.held += len(slots)
+        if not self.held or (self.held < self.limit and not final):
+            return None
+        extra = {}
+        for plugin in self.plugins:
+            extra.update(plugin.drain())
+        rows = self.rows[0] if len(self.rows) == 1 else np.concatenate(self.rows)
+        self.rows, self.held = [], 0
+        return flow_record_batch(rows, self.capture, extra)
 
 
 class _Progress:

@@ -108,6 +108,8 @@ class FeatureState:
         self.row_of = np.full(0, -1, np.int64)
         self.free = np.zeros(0, np.int64)
         self.free_top = np.zeros(1, np.int64)
+        self._held: list[np.ndarray] = []       # feature rows of ended flows whose columns are not computed yet
+        self.held = 0
         self._grow(initial_rows)
 
     def _row_shapes(self):
@@ -167,9 +169,25 @@ class FeatureState:
     def release(self, slots: np.ndarray) -> FlowRows:
         """The state of the flows in these table rows, which ended; their feature rows become free."""
         gathered = self.snapshot(slots)
-        rows = self.row_of[slots]
+        self._free(self.row_of[slots])
+        self.row_of[slots] = -1
+        return gathered
+
+    def hold(self, slots: np.ndarray) -> None:
+        """These table rows ended and go back to the table; their feature rows stay taken until `take_held`."""
+        self._held.append(self.row_of[slots])
+        self.held += len(slots)
+        self.row_of[slots] = -1
+
+    def take_held(self) -> FlowRows:
+        """The state of every flow held since the last call, in the order held; their feature rows become free."""
+        rows = self._held[0] if len(self._held) == 1 else np.concatenate(self._held or [np.zeros(0, np.int64)])
+        gathered = FlowRows(**{f.name: getattr(self, f.name)[rows] for f in fields(FlowRows)})
+        self._free(rows)
+        self._held, self.held = [], 0
+        return gathered
+
+    def _free(self, rows: np.ndarray):
         top = int(self.free_top[0])
         self.free[top:top + len(rows)] = rows
         self.free_top[0] = top + len(rows)
-        self.row_of[slots] = -1
-        return gathered
