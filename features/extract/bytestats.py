@@ -33,7 +33,9 @@ def byte_profile(data, lengths) -> dict:
 
 def entropy(data, lengths):
     """Shannon entropy in bits per byte of data[i, :lengths[i]] for each row (NaN for empty rows)."""
-    return byte_profile(data, lengths)["entropy"]
+    out = np.empty(len(data))
+    native.byte_entropies(data, lengths, _C_LOG_C, out)
+    return out
 
 
 def starts_like_tls_or_http(data, lengths):

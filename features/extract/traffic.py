@@ -24,8 +24,8 @@ def readout_columns() -> tuple:
 
 def columns(rows, early_packets: int) -> dict:
     names = readout_columns()
-    out = np.empty((len(rows), len(names)))
+    out = np.empty((len(names), len(rows)))       # a column per row: contiguous, as Arrow wants it
     written = native.readout(rows, early_packets, min(SEQUENCE_PACKETS, rows.seq_len.shape[1]), out)
     if len(rows) and written != len(names):
         raise AssertionError(f"read-out wrote {written} columns, the schema names {len(names)}")
-    return {name: out[:, j] for j, name in enumerate(names)}
+    return dict(zip(names, out))

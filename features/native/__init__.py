@@ -131,13 +131,13 @@ _readout = declare("readout", _I, ctypes.POINTER(_FlowRows), _I, _I, _P, _I, res
 
 
 def readout(rows, early_packets, sequence_width, out):
-    """Fill `out` (m, columns) with the traffic columns of the flows in `rows` (a FlowRows; see readout.c);
+    """Fill `out` (columns, m) with the traffic columns of the flows in `rows` (a FlowRows; see readout.c);
     returns the number of columns written."""
     arrays = {name: np.ascontiguousarray(getattr(rows, name)) for name, kind in _FlowRows._fields_ if kind is _P}
     struct = _FlowRows(**{name: _ptr(a, a.dtype) for name, a in arrays.items()},
                        n_rec=rows.rec_ts.shape[1], n_seq=rows.seq_len.shape[1])
     return _readout(len(rows), ctypes.byref(struct), early_packets, sequence_width, _ptr(out, np.float64),
-                    out.shape[1])
+                    out.shape[0])
 
 
 _byte_profiles = declare("byte_profiles", _I, _P, _I, _P, _P, _I, _P, _P, _P, _P, _P, _P)
@@ -151,6 +151,17 @@ def byte_profiles(data, lengths, c_log_c, out):
                    len(c_log_c), *(_ptr(out[name], np.float64) for name in ("entropy", "popcount", "printable_share",
                                                                               "ascii_share")),
                    _ptr(out["longest_printable_run"]), _ptr(out["first6_printable"], np.bool_))
+
+
+_byte_entropies = declare("byte_entropies", _I, _P, _I, _P, _P, _I, _P)
+
+
+def byte_entropies(data, lengths, c_log_c, out):
+    """Entropy of each row data[i, :lengths[i]] into `out`, as byte_profiles computes it (see bytestats.c)."""
+    data = np.ascontiguousarray(data, np.uint8)
+    lengths = np.ascontiguousarray(lengths, np.int64)
+    _byte_entropies(len(data), _ptr(data, np.uint8), data.shape[1], _ptr(lengths), _ptr(c_log_c, np.float64),
+                    len(c_log_c), _ptr(out, np.float64))
 
 
 _dns_questions = declare("dns_questions", _I, _P, _I, _P, _P, _I, _P, _P, _P, _P, _P)

@@ -10,6 +10,21 @@ static const uint8_t POPCOUNT[256] = {
     B6(0), B6(1), B6(1), B6(2)
 };
 
+/* sum of c * log2(c) over the byte counts of row[:n], counted in `counts` by the caller; visits each distinct
+ * byte once, in order of first appearance (the order fixes the rounding), and leaves the counts zeroed. */
+static inline double sum_c_log_c(const uint8_t *row, int64_t n, int64_t *counts, const double *c_log_c,
+                                 int64_t c_log_c_len) {
+    double s = 0.0;
+    for (int64_t j = 0; j < n; j++) {
+        int64_t c = counts[row[j]];
+        if (c) {
+            s += c < c_log_c_len ? c_log_c[c] : (double)c * log2((double)c);
+            counts[row[j]] = 0;
+        }
+    }
+    return s;
+}
+
 /* Row r is data[r * width : r * width + lengths[r]] (cut at width). c_log_c[c] is c * log2(c), given by the
  * caller so that entropies equal those numpy computes; counts past the table take libm's log2. */
 void byte_profiles(int64_t m, const uint8_t *data, int64_t width, const int64_t *lengths, const double *c_log_c,
@@ -30,15 +45,7 @@ void byte_profiles(int64_t m, const uint8_t *data, int64_t width, const int64_t 
             best = run > best ? run : best;
             ascii_n += b < 0x80;
         }
-        /* Visit each distinct byte once, in order of first appearance, and leave the counts zeroed. */
-        double s = 0.0;
-        for (int64_t j = 0; j < n; j++) {
-            int64_t c = counts[row[j]];
-            if (c) {
-                s += c < c_log_c_len ? c_log_c[c] : (double)c * log2((double)c);
-                counts[row[j]] = 0;
-            }
-        }
+        double s = sum_c_log_c(row, n, counts, c_log_c, c_log_c_len);
         if (n > 0) {
             double h = log2((double)n) - s / (double)n;
             entropy[r] = h < 0.0 ? 0.0 : h;
@@ -52,5 +59,24 @@ void byte_profiles(int64_t m, const uint8_t *data, int64_t width, const int64_t 
         int ok = n >= 6;
         for (int64_t j = 0; j < n && j < 6; j++) ok &= (uint8_t)(row[j] - 0x20) < 0x5F;
         first6[r] = (uint8_t)ok;
+    }
+}
+
+/* Entropy alone (as byte_profiles computes it) of each row: the sequence heads need nothing else, and the
+ * other counts cost as much as the entropy on their short rows. */
+void byte_entropies(int64_t m, const uint8_t *data, int64_t width, const int64_t *lengths, const double *c_log_c,
+                    int64_t c_log_c_len, double *entropy) {
+    int64_t counts[256] = {0};
+    for (int64_t r = 0; r < m; r++) {
+        const uint8_t *row = data + r * width;
+        int64_t n = lengths[r] < width ? lengths[r] : width;
+        if (n <= 0) {
+            entropy[r] = NAN;
+            continue;
+        }
+        for (int64_t j = 0; j < n; j++) counts[row[j]]++;
+        double s = sum_c_log_c(row, n, counts, c_log_c, c_log_c_len);
+        double h = log2((double)n) - s / (double)n;
+        entropy[r] = h < 0.0 ? 0.0 : h;
     }
 }

@@ -49,10 +49,12 @@ static double *hist_stats(double *out, int64_t count, double total, double squar
     out[1] = hi * scale;
     out[2] = mean * scale;
     out[3] = sqrt(var) * scale;
+    /* Quantiles rise, so each search goes on from the bin where the last one stopped: the same bins and the
+     * same running sums as a search from bin 0, in one pass over the histogram. */
+    double cum = 0.0;
+    int64_t b = 0;
     for (int q = 0; q < 5; q++) {
         double rank = QUANTILES[q] * (double)count;
-        double cum = 0.0;
-        int64_t b = 0;
         while (b < BINS - 1 && cum + (double)hist[b] + (double)(with_other * other[b]) < rank) {
             cum += (double)(hist[b] + with_other * other[b]);
             b++;
@@ -320,12 +322,13 @@ static double *sequence(double *out, const flow_rows_t *f, int64_t r, int64_t n_
     return out;
 }
 
-/* Fill the `stride` columns of out's row r for each of the m ended flows; returns the columns written. */
+/* Fill column j of flow r at out[j * m + r] for each of the m ended flows (columns contiguous, as Arrow
+ * takes them); returns the columns written, at most `columns`. */
 int64_t readout(int64_t m, const flow_rows_t *f, int64_t early_packets, int64_t sequence_width, double *out,
-                int64_t stride) {
-    double values[64];
+                int64_t columns) {
+    double values[64], row[512];
     int64_t written = 0;
-    if (f->n_rec > 64) return -1;
+    if (f->n_rec > 64 || columns > 512) return -1;
     for (int64_t r = 0; r < m; r++) {
         const int64_t *I = f->I + r * N_INT;
         int64_t n_rec = I[PKTS] + I[PKTS + 1], n_seq = I[PL_PKTS] + I[PL_PKTS + 1];
@@ -334,13 +337,15 @@ int64_t readout(int64_t m, const flow_rows_t *f, int64_t early_packets, int64_t 
         int64_t rtt_ns = -1;
         int64_t source = round_trip(f, r, n_rec, n_seq, &rtt_ns);
         double rtt_ms = source > 0 ? (double)rtt_ns / NS_PER_MS : NAN;
-        double *row = out + r * stride, *c = row;
+        double *c = row;
         c[0] = rtt_ms;
         c[1] = (double)source;
         c = whole(c + 2, f, r, rtt_ms);
         c = early(c, f, r, early_packets < n_rec ? early_packets : n_rec, rtt_ms, values);
         c = sequence(c, f, r, n_seq, rtt_ms, sequence_width);
         written = c - row;
+        if (written > columns) return -1;
+        for (int64_t j = 0; j < written; j++) out[j * m + r] = row[j];
     }
     return written;
 }
