@@ -1,7 +1,8 @@
 """TLS ClientHello: version, SNI, ALPN, JA3 and JA4; server certificate names where visible.
 
-Parsing runs once per flow whose client stream opens with a TLS handshake record, at flow end: the only
-per-flow Python in the feature pipeline.
+The compiled framing (native/tls.c) finds the hellos of all ended flows and gives each a key of the fields
+the fingerprints read; `parse_client_hello` and the fingerprint functions here run once per distinct key
+(one per client configuration), and per flow only the server name and ALPN text are looked up.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import struct
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from features import native
 
 GREASE = {0x0A0A + 0x1010 * i for i in range(16)}
 EXT_SNI, EXT_GROUPS, EXT_POINT_FORMATS, EXT_SIG_ALGS, EXT_ALPN, EXT_VERSIONS = 0, 10, 11, 13, 16, 43
@@ -160,21 +163,49 @@ def ja4(ch: ClientHello, transport: str = "t") -> str:
     return f"{head}_{_hash12(cipher_text)}_{ext_hash}"
 
 
-_FINGERPRINTS: dict = {}
-
-
 def fingerprints(ch: ClientHello) -> tuple:
-    """(JA3, JA4, cipher count, extension count): computed once per distinct client configuration, since
-    one client's hellos differ only in random values the fingerprints leave out."""
-    key = (ch.legacy_version, tuple(ch.ciphers), tuple(t for t, _ in ch.extensions), tuple(ch.groups),
-           tuple(ch.point_formats), tuple(ch.sig_algs), tuple(ch.versions), ch.alpn[0] if ch.alpn else "", bool(ch.sni))
-    found = _FINGERPRINTS.get(key)
-    if found is None:
-        if len(_FINGERPRINTS) > 4096:
-            _FINGERPRINTS.clear()
-        found = _FINGERPRINTS[key] = (ja3(ch), ja4(ch), sum(c not in GREASE for c in ch.ciphers),
-                                      sum(t not in GREASE for t, _ in ch.extensions))
-    return found
+    """(version, JA3, JA4, cipher count, extension count) of a hello."""
+    return (ch.version, ja3(ch), ja4(ch), sum(c not in GREASE for c in ch.ciphers),
+            sum(t not in GREASE for t, _ in ch.extensions))
+
+
+class _Memo(dict):
+    """key -> make(key), computed once per key; cleared past `limit` keys so that memory stays bounded."""
+
+    def __init__(self, make=None, limit=4096):
+        super().__init__()
+        self.make, self.limit = make, limit
+
+    def put(self, key, value):
+        if len(self) >= self.limit:
+            self.clear()
+        self[key] = value
+        return value
+
+    def __missing__(self, key):
+        return self.put(key, self.make(key))
+
+
+def _server_name(name) -> tuple:
+    """(server name, whether it is an IP address literal) from its text or raw bytes."""
+    if isinstance(name, bytes):
+        name = name.decode("ascii", "replace")
+    return name, bool(name) and is_ip_literal(name)
+
+
+def _alpn_text(ext: bytes) -> str:
+    """The ALPN names of an extension's data (the list length skipped, as parse_client_hello reads it), joined."""
+    pos, names = 2, []
+    while pos < len(ext):
+        n = ext[pos]
+        names.append(ext[pos + 1:pos + 1 + n].decode("ascii", "replace"))
+        pos += 1 + n
+    return ",".join(names)
+
+
+_FINGERPRINTS = _Memo()              # hello key (native/tls.c) -> fingerprints() of a hello with that key
+_SERVER_NAMES = _Memo(_server_name)
+_ALPN = _Memo(_alpn_text)
 
 
 def is_ip_literal(name: str) -> bool:
@@ -234,23 +265,40 @@ def columns(client, client_len, server, server_len) -> dict:
     strings = {name: np.full(m, "", object) for name in (
         "tls_sni", "tls_alpn", "ja3", "ja4", "tls_cert_subject_cn", "tls_cert_issuer_cn")}
     candidates = np.flatnonzero((client_len >= 6) & (client[:, 0] == 22) & (client[:, 1] == 3) & (client[:, 5] == 1))
-    for i in candidates:
+    found = native.client_hellos(client, client_len, candidates)
+    hellos = []                          # (row, fingerprints, handshake length, (server name, is IP), ALPN, ALPN present)
+    for i in candidates[found["status"] == native.KEY_TOO_LONG]:     # only with prefixes far past the default
         ch = parse_client_hello(client[i, :client_len[i]].tobytes())
-        if ch is None:
-            continue
-        ja3_hash, ja4_text, n_ciphers, n_extensions = fingerprints(ch)
-        out["tls_client_hello"][i] = 1
-        out["tls_version"][i] = ch.version
-        out["tls_cipher_count"][i] = n_ciphers
-        out["tls_extension_count"][i] = n_extensions
-        out["tls_client_hello_bytes"][i] = ch.length
-        out["tls_sni_present"][i] = bool(ch.sni)
-        out["tls_sni_is_ip"][i] = bool(ch.sni) and is_ip_literal(ch.sni)
-        out["tls_alpn_present"][i] = bool(ch.alpn)
-        strings["tls_sni"][i] = ch.sni
-        strings["tls_alpn"][i] = ",".join(ch.alpn)
-        strings["ja3"][i] = ja3_hash
-        strings["ja4"][i] = ja4_text
+        if ch is not None:
+            hellos.append((i, fingerprints(ch), ch.length, _server_name(ch.sni), ",".join(ch.alpn), bool(ch.alpn)))
+    hello = found["status"] == native.HELLO
+    keys, key_len, length = found["keys"][hello], found["key_len"][hello], found["length"][hello]
+    sni_off, sni_len = found["sni_off"][hello], found["sni_len"][hello]
+    alpn_off, alpn_len = found["alpn_off"][hello], found["alpn_len"][hello]
+    for j, i in enumerate(candidates[hello]):
+        key = keys[j, :key_len[j]].tobytes()
+        prints = _FINGERPRINTS.get(key)
+        if prints is None:
+            prints = _FINGERPRINTS.put(key, fingerprints(parse_client_hello(client[i, :client_len[i]].tobytes())))
+        name = _SERVER_NAMES[client[i, sni_off[j]:sni_off[j] + sni_len[j]].tobytes()]
+        alpn = _ALPN[client[i, alpn_off[j]:alpn_off[j] + alpn_len[j]].tobytes()] if alpn_off[j] >= 0 else ""
+        hellos.append((i, prints, length[j], name, alpn, alpn_len[j] > 2))
+    if hellos:
+        rows, prints, length, names, alpn, alpn_present = zip(*hellos)
+        rows = np.array(rows, np.int64)
+        version, ja3_hash, ja4_text, n_ciphers, n_extensions = zip(*prints)
+        out["tls_client_hello"][rows] = 1
+        out["tls_version"][rows] = version
+        out["tls_cipher_count"][rows] = n_ciphers
+        out["tls_extension_count"][rows] = n_extensions
+        out["tls_client_hello_bytes"][rows] = length
+        out["tls_sni_present"][rows] = [bool(name) for name, _ in names]
+        out["tls_sni_is_ip"][rows] = [is_ip for _, is_ip in names]
+        out["tls_alpn_present"][rows] = alpn_present
+        strings["tls_sni"][rows] = [name for name, _ in names]
+        strings["tls_alpn"][rows] = alpn
+        strings["ja3"][rows] = ja3_hash
+        strings["ja4"][rows] = ja4_text
     server_hello = (server_len >= 6) & (server[:, 0] == 22) & (server[:, 1] == 3) & (server[:, 5] == 2)
     out["tls_server_hello"] = server_hello.astype(np.int64)
     for i in np.flatnonzero(server_hello & (out["tls_client_hello"] == 1)):

@@ -164,6 +164,27 @@ def byte_entropies(data, lengths, c_log_c, out):
                     len(c_log_c), _ptr(out, np.float64))
 
 
+_client_hellos = declare("client_hellos", _I, _P, _P, _I, _P, *([_P] * 6), _P, _I, _P)
+NO_HELLO, HELLO, KEY_TOO_LONG = 0, 1, 2             # tls.c: status of a row
+
+
+def client_hellos(data, lengths, rows):
+    """The TLS ClientHello opening data[r, :lengths[r]] for each r in `rows`: status, handshake length,
+    server name and ALPN extension spans (offset -1 if absent), and a key of the fingerprinted fields
+    (keys[i, :key_len[i]]); see tls.c."""
+    data = np.ascontiguousarray(data, np.uint8)
+    lengths = np.ascontiguousarray(lengths, np.int64)
+    rows = np.ascontiguousarray(rows, np.int64)
+    m = len(rows)
+    out = {name: np.zeros(m, np.int64) for name in ("status", "length", "sni_off", "sni_len", "alpn_off", "alpn_len",
+                                                     "key_len")}
+    out["keys"] = np.empty((m, data.shape[1] + 64), np.uint8)   # a key is shorter than its hello, plus headers
+    _client_hellos(m, _ptr(rows), _ptr(data, np.uint8), data.shape[1], _ptr(lengths),
+                   *(_ptr(out[name]) for name in ("status", "length", "sni_off", "sni_len", "alpn_off", "alpn_len")),
+                   _ptr(out["keys"], np.uint8), out["keys"].shape[1], _ptr(out["key_len"]))
+    return out
+
+
 _dns_questions = declare("dns_questions", _I, _P, _I, _P, _P, _I, _P, _P, _P, _P, _P)
 
 
