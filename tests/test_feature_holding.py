@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -50,3 +51,15 @@ def test_held_flows_are_drained_at_the_limit():
         last_of_capture = i + 1 == len(batches) or captures[i + 1] != captures[i]
         assert batch.num_rows >= limit or last_of_capture
     assert len(set(captures)) == len(CAPTURES)
+
+
+def test_rows_are_gathered_as_numpy_indexes_them():
+    from features import native
+    rng = np.random.default_rng(3)
+    for shape, dtype in (((50, 3, 7), np.int32), ((50, 9), np.float64), ((50,), np.int8), ((50, 2048), np.uint8)):
+        array = rng.integers(0, 255, int(np.prod(shape)) * np.dtype(dtype).itemsize, dtype=np.uint8).view(dtype).reshape(shape)
+        rows = rng.integers(0, 50, 37)
+        assert native.gather_rows(array, rows).tobytes() == array[rows].tobytes()
+        assert native.gather_rows(array, rows[:0]).shape == (0,) + shape[1:]
+    with pytest.raises(IndexError):
+        native.gather_rows(np.zeros((4, 2)), np.array([4]))

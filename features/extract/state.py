@@ -163,8 +163,7 @@ class FeatureState:
 
     def snapshot(self, slots: np.ndarray) -> FlowRows:
         """A copy of the state of open flows in these table rows (live early verdicts); nothing is released."""
-        rows = self.row_of[slots]
-        return FlowRows(**{f.name: getattr(self, f.name)[rows] for f in fields(FlowRows)})
+        return self._gather(self.row_of[slots])
 
     def release(self, slots: np.ndarray) -> FlowRows:
         """The state of the flows in these table rows, which ended; their feature rows become free."""
@@ -182,10 +181,13 @@ class FeatureState:
     def take_held(self) -> FlowRows:
         """The state of every flow held since the last call, in the order held; their feature rows become free."""
         rows = self._held[0] if len(self._held) == 1 else np.concatenate(self._held or [np.zeros(0, np.int64)])
-        gathered = FlowRows(**{f.name: getattr(self, f.name)[rows] for f in fields(FlowRows)})
+        gathered = self._gather(rows)
         self._free(rows)
         self._held, self.held = [], 0
         return gathered
+
+    def _gather(self, rows: np.ndarray) -> FlowRows:
+        return FlowRows(**{f.name: native.gather_rows(getattr(self, f.name), rows) for f in fields(FlowRows)})
 
     def _free(self, rows: np.ndarray):
         top = int(self.free_top[0])

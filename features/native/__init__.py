@@ -164,6 +164,22 @@ def byte_entropies(data, lengths, c_log_c, out):
                     len(c_log_c), _ptr(out, np.float64))
 
 
+_gather_rows = declare("gather_rows", _I, _P, _P, _I, _P)
+
+
+def gather_rows(array: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """array[rows] for a C-contiguous array and int64 row numbers within it (see gather.c)."""
+    if not array.flags.c_contiguous:
+        raise TypeError("gather_rows needs a C-contiguous array")
+    rows = np.ascontiguousarray(rows, np.int64)
+    if len(rows) and (rows.min() < 0 or rows.max() >= len(array)):
+        raise IndexError("row out of range")
+    out = np.empty((len(rows),) + array.shape[1:], array.dtype)
+    row_bytes = array.itemsize * int(np.prod(array.shape[1:], dtype=np.int64))
+    _gather_rows(len(rows), _ptr(rows), array.ctypes.data, row_bytes, out.ctypes.data)
+    return out
+
+
 _client_hellos = declare("client_hellos", _I, _P, _P, _I, _P, *([_P] * 6), _P, _I, _P)
 NO_HELLO, HELLO, KEY_TOO_LONG = 0, 1, 2             # tls.c: status of a row
 
