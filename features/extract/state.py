@@ -77,6 +77,9 @@ class FlowRows:
         return (self.prefix0 if direction == 0 else self.prefix1), self.I[:, k.PREFIX_LEN + direction]
 
 
+_FLOW_ROW_FIELDS = {f.name for f in fields(FlowRows)}
+
+
 class RowsSubset(FlowRows):
     """Some of the flows of a FlowRows, each array gathered on first use (signatures read few of them)."""
 
@@ -110,6 +113,8 @@ class FeatureState:
         self.free_top = np.zeros(1, np.int64)
         self._held: list[np.ndarray] = []       # feature rows of ended flows whose columns are not computed yet
         self.held = 0
+        self._buffers: dict = {}                # what take_held gathers into, reused
+        self._buffer_rows = 0
         self._grow(initial_rows)
 
     def _row_shapes(self):
@@ -179,9 +184,18 @@ class FeatureState:
         self.row_of[slots] = -1
 
     def take_held(self) -> FlowRows:
-        """The state of every flow held since the last call, in the order held; their feature rows become free."""
+        """The state of every flow held since the last call, in the order held; their feature rows become free.
+
+        The arrays are views of buffers that the next call overwrites: copy what must outlive it. (Fresh
+        arrays of this size would be fresh pages every time, which the kernel must zero first.)"""
         rows = self._held[0] if len(self._held) == 1 else np.concatenate(self._held or [np.zeros(0, np.int64)])
-        gathered = self._gather(rows)
+        n = len(rows)
+        if n > self._buffer_rows:
+            self._buffer_rows = max(n, 2 * self._buffer_rows)
+            self._buffers = {name: np.empty((self._buffer_rows,) + shape, dtype) for name, (shape, dtype)
+                             in self._shapes.items() if name in _FLOW_ROW_FIELDS}
+        gathered = FlowRows(**{name: native.gather_rows(getattr(self, name), rows, buffer[:n])
+                               for name, buffer in self._buffers.items()})
         self._free(rows)
         self._held, self.held = [], 0
         return gathered

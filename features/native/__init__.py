@@ -167,14 +167,18 @@ def byte_entropies(data, lengths, c_log_c, out):
 _gather_rows = declare("gather_rows", _I, _P, _P, _I, _P)
 
 
-def gather_rows(array: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """array[rows] for a C-contiguous array and int64 row numbers within it (see gather.c)."""
+def gather_rows(array: np.ndarray, rows: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """array[rows] for a C-contiguous array and int64 row numbers within it (see gather.c), written into
+    `out` (C-contiguous, of array's dtype and row shape, len(rows) rows) when given."""
     if not array.flags.c_contiguous:
         raise TypeError("gather_rows needs a C-contiguous array")
     rows = np.ascontiguousarray(rows, np.int64)
     if len(rows) and (rows.min() < 0 or rows.max() >= len(array)):
         raise IndexError("row out of range")
-    out = np.empty((len(rows),) + array.shape[1:], array.dtype)
+    if out is None:
+        out = np.empty((len(rows),) + array.shape[1:], array.dtype)
+    elif out.shape != (len(rows),) + array.shape[1:] or out.dtype != array.dtype or not out.flags.c_contiguous:
+        raise ValueError("out must be a C-contiguous array of the gathered rows' shape and dtype")
     row_bytes = array.itemsize * int(np.prod(array.shape[1:], dtype=np.int64))
     _gather_rows(len(rows), _ptr(rows), array.ctypes.data, row_bytes, out.ctypes.data)
     return out
