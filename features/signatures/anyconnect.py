@@ -54,7 +54,14 @@ def detect(view: SignatureView) -> Detection:
         cstp[r] = True
     hello = ((view.proto == UDP) & (clen >= 60) & (u8(client, 0) == HANDSHAKE)
              & np.isin(u16(client, 1), DTLS_VERSIONS) & (u8(client, 13) == 1) & (u8(client, 59) == 32))
-    resumed = _without_certificate(view, server, slen, np.flatnonzero(hello & (slen >= 26)))
+    # The later server packets are looked up among the DTLS hellos alone: the whole view would pay for
+    # packet positions no other signature asks for.
+    candidates = hello & (slen >= 26)
+    resumed = np.zeros(view.m, bool)
+    if candidates.any():
+        sub = view.restricted(candidates)
+        sub_server, sub_slen = sub.prefix(1)
+        resumed[candidates] = _without_certificate(sub, sub_server, sub_slen, np.arange(sub.m))
     fires = cstp | (hello & resumed)
     evidence = {r: "anyconnect: CONNECT /CSCOSSLC/tunnel with X-CSTP headers" for r in np.flatnonzero(cstp)}
     for r in np.flatnonzero(hello & resumed):
