@@ -1,10 +1,15 @@
-"""Flow assembly speed: vpndetect against NFStream and a dpkt loop, on the same capture, in the same run.
+"""Flow assembly and detection speed: vpndetect against NFStream and a dpkt loop, same capture, same run.
 
 Each tool runs in its own process (vpndetect pinned to one core with taskset); wall time, packets/s, MB/s and
-peak RSS (from wait4) are printed side by side with the ratios. These machines are noisy: compare ratios.
+peak RSS are printed side by side with the ratios. These machines are noisy: compare ratios.
+
+Tools: `vpndetect` (`vpndetect flows`), `nfstream` (flows only, no dissection), `dpkt` (a dict of 5-tuples);
+for the whole detection job, `analyze` (`vpndetect analyze` with the shipped model: read, features, verdicts)
+against `nfstream-ndpi` (NFStream with nDPI's protocol dissection and its statistical features).
 
     python bench/flows_bench.py --packets 1000000                 # builds the capture from pcaps/lab
     python bench/flows_bench.py --capture /tmp/big.pcap --tools vpndetect
+    python bench/flows_bench.py --capture /tmp/vpndetect-bench.pcap --tools analyze nfstream-ndpi
 """
 
 from __future__ import annotations
@@ -26,6 +31,13 @@ NFSTREAM = """
 import sys
 from nfstream import NFStreamer
 flows = sum(1 for _ in NFStreamer(source=sys.argv[1], n_dissections=0, statistical_analysis=False, n_meters=1))
+print(flows)
+"""
+
+NFSTREAM_NDPI = """
+import sys
+from nfstream import NFStreamer
+flows = sum(1 for _ in NFStreamer(source=sys.argv[1], statistical_analysis=True, n_meters=1))
 print(flows)
 """
 
@@ -62,11 +74,14 @@ def count_packets(path: Path) -> int:
 
 
 def run_tool(name: str, capture: Path) -> dict:
-    if name == "vpndetect":
-        pin = ["taskset", "-c", "0"] if shutil.which("taskset") else []
-        cmd = pin + [sys.executable, "-m", "detector.cli", "flows", str(capture), "--format", "csv", "-o", os.devnull]
+    pin = ["taskset", "-c", "0"] if shutil.which("taskset") else []
+    if name in ("vpndetect", "analyze"):
+        command = "flows" if name == "vpndetect" else "analyze"
+        cmd = pin + [sys.executable, "-m", "detector.cli", command, str(capture), "--format", "csv", "-o", os.devnull]
     elif name == "nfstream":
         cmd = [sys.executable, "-c", NFSTREAM, str(capture)]
+    elif name == "nfstream-ndpi":
+        cmd = [sys.executable, "-c", NFSTREAM_NDPI, str(capture)]
     elif name == "dpkt":
         cmd = [sys.executable, "-c", DPKT, str(capture)]
     else:
@@ -125,13 +140,12 @@ def main():
         r["packets_per_s"] = packets / r["seconds"]
         r["mb_per_s"] = size_mb / r["seconds"]
         results.append(r)
-        print(f"{tool:10s} {r['seconds']:8.2f} s  {r['packets_per_s']:12,.0f} packets/s  {r['mb_per_s']:8.1f} MB/s"
+        print(f"{tool:13s} {r['seconds']:8.2f} s  {r['packets_per_s']:12,.0f} packets/s  {r['mb_per_s']:8.1f} MB/s"
               f"  peak RSS {r['peak_rss_mb']:7.1f} MB")
-    ours = next((r for r in results if r["tool"] == "vpndetect"), None)
-    if ours:
+    for ours in (r for r in results if r["tool"] in ("vpndetect", "analyze")):
         for r in results:
-            if r is not ours:
-                print(f"vpndetect / {r['tool']}: {ours['packets_per_s'] / r['packets_per_s']:.2f}x packets/s")
+            if r["tool"] not in ("vpndetect", "analyze"):
+                print(f"{ours['tool']} / {r['tool']}: {ours['packets_per_s'] / r['packets_per_s']:.2f}x packets/s")
     if args.json:
         args.json.write_text(json.dumps({"capture": str(capture), "packets": packets, "mb": size_mb,
                                          "results": results}, indent=2))

@@ -2,8 +2,10 @@
 
 Two boosters share the features. The label booster tells vpn, proxy and normal apart: every flow of a label
 teaches it, whatever the protocol, which is what recall and false positives depend on. The protocol booster
-names the protocol. `predict_proba` combines them over `label:protocol` classes (`vpn:openvpn`,
-`proxy:shadowsocks`, `normal:tls`, ...): P(label) x P(protocol | label).
+names the protocol of vpn and proxy flows: it learns from those alone, so that none of its capacity goes to
+telling normal applications apart (signatures recognise them, see detector.pipeline). `predict_proba`
+combines them over `label:protocol` classes (`vpn:openvpn`, `proxy:shadowsocks`, `normal:tls`, ...):
+P(label) x P(protocol | label), where P(protocol | normal) is each normal class's share of the training data.
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ class VpnDetector(ClassifierMixin, BaseEstimator):
     random_state : int
     """
 
-    def __init__(self, n_estimators=400, learning_rate=0.05, num_leaves=15, min_child_samples=5,
+    def __init__(self, n_estimators=400, learning_rate=0.03, num_leaves=15, min_child_samples=20,
                  colsample_bytree=0.5, normal_weight=2.0, early_stopping_rounds=40, validation_fraction=0.2,
                  random_state=0):
         self.n_estimators = n_estimators
@@ -82,24 +84,33 @@ class VpnDetector(ClassifierMixin, BaseEstimator):
         self.labels_ = np.array([label for label in LABELS if label in set(class_labels(self.classes_))])
         label_index = {label: i for i, label in enumerate(self.labels_)}
         label_codes = np.array([label_index[label] for label in class_labels(y)])
-        class_codes = np.searchsorted(self.classes_, y)
         base = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, float)
         label_weight = base * _balanced(label_codes) * np.where(self.labels_[label_codes] == "normal",
                                                                 self.normal_weight, 1.0)
-        class_weight = base * _balanced(class_codes)
         groups = np.arange(len(y)) if groups is None else np.asarray(groups)
-        if len(np.unique(groups)) < 2:
-            train, valid = np.arange(len(y)), None  # one session cannot be split honestly: no early stopping
-        else:
-            train, valid = next(GroupShuffleSplit(n_splits=1, test_size=self.validation_fraction,
-                                                  random_state=self.random_state).split(X, y, groups))
+        tunnel = class_labels(y) != "normal"
+        self.protocol_classes_ = self.classes_[class_labels(self.classes_) != "normal"]
+        if len(self.protocol_classes_) < 2:
+            raise ValueError("training needs flows of at least two vpn/proxy protocols")
+        normal_classes, counts = np.unique(y[~tunnel], return_counts=True)
+        self.normal_shares_ = dict(zip(normal_classes.tolist(), (counts / counts.sum()).tolist()))
+        protocol_codes = np.searchsorted(self.protocol_classes_, y[tunnel])
         self.boosters_, self.best_iterations_, self.validation_logloss_ = {}, {}, {}
-        for name, codes, weight, n in (("label", label_codes, label_weight, len(self.labels_)),
-                                       ("protocol", class_codes, class_weight, len(self.classes_))):
-            booster, best, loss = self._boost(X, codes, weight, n, train, valid)
+        for name, rows, codes, weight, n in (
+                ("label", np.arange(len(y)), label_codes, label_weight, len(self.labels_)),
+                ("protocol", np.flatnonzero(tunnel), protocol_codes, base[tunnel] * _balanced(protocol_codes),
+                 len(self.protocol_classes_))):
+            booster, best, loss = self._boost(X[rows], codes, weight, n, *self._split(y[rows], groups[rows]))
             self.boosters_[name], self.best_iterations_[name], self.validation_logloss_[name] = booster, best, loss
         self.n_features_in_ = X.shape[1]
         return self
+
+    def _split(self, y, groups):
+        """(train, valid) row indices, whole groups on either side; no validation rows from a single group."""
+        if len(np.unique(groups)) < 2:
+            return np.arange(len(y)), None  # one session cannot be split honestly: no early stopping
+        return next(GroupShuffleSplit(n_splits=1, test_size=self.validation_fraction,
+                                      random_state=self.random_state).split(y, y, groups))
 
     def _boost(self, X, codes, weight, n_classes, train, valid):
         params = self._params(n_classes)
@@ -124,7 +135,11 @@ class VpnDetector(ClassifierMixin, BaseEstimator):
     def protocol_proba(self, X) -> np.ndarray:
         """P(protocol | label) over `classes_`: each label's classes sum to one."""
         check_is_fitted(self, "boosters_")
-        protocol_p = self._predict("protocol", X)
+        tunnel_p = self._predict("protocol", X)
+        protocol_p = np.zeros((len(tunnel_p), len(self.classes_)))
+        protocol_p[:, np.searchsorted(self.classes_, self.protocol_classes_)] = tunnel_p
+        for name, share in self.normal_shares_.items():
+            protocol_p[:, np.searchsorted(self.classes_, name)] = share
         class_label = class_labels(self.classes_)
         for label in self.labels_:
             members = class_label == label
@@ -162,6 +177,8 @@ class VpnDetector(ClassifierMixin, BaseEstimator):
             "features": list(MODEL_FEATURES),
             "classes": self.classes_.tolist(),
             "labels": self.labels_.tolist(),
+            "protocol_classes": self.protocol_classes_.tolist(),
+            "normal_shares": self.normal_shares_,
             "params": self.get_params(),
             "best_iterations": {k: int(v) for k, v in self.best_iterations_.items()},
             "validation_logloss": self.validation_logloss_,
@@ -195,6 +212,8 @@ class VpnDetector(ClassifierMixin, BaseEstimator):
         detector.best_iterations_ = meta["best_iterations"]
         detector.classes_ = np.array(meta["classes"])
         detector.labels_ = np.array(meta["labels"])
+        detector.protocol_classes_ = np.array(meta["protocol_classes"])
+        detector.normal_shares_ = meta["normal_shares"]
         detector.validation_logloss_ = meta.get("validation_logloss")
         detector.n_features_in_ = len(meta["features"])
         detector.metadata_ = meta

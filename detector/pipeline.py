@@ -7,7 +7,8 @@ How signatures and the model combine:
   being normal; or else at least MIN_PACKETS packets with traffic both ways and a score of at least
   `threshold` (0.98 by default). Real networks carry many protocols no training set has seen, and an alarm
   without evidence on one of them costs an analyst more than a missed tunnel costs in a flow that shows
-  nothing: a tiny or one-way flow, or a doubtful score, stays normal.
+  nothing: a tiny or one-way flow, or a doubtful score, stays normal. Nor does the model alone flag a flow
+  whose handshake names another protocol than TLS (MODEL_ALONE_PROTOCOLS): DTLS, STUN, QUIC, SSH, DNS, HTTP.
 - A signature decides alone in one case only: when it verifies the handshake of a VPN or proxy protocol in
   both directions (confidence >= DECISIVE), for example a WireGuard initiation and response linked by the
   receiver index, or a SOCKS5 greeting and its reply. The flow then gets that protocol even if the model said
@@ -29,6 +30,9 @@ from features.schema import MODEL_FEATURES
 DECISIVE = 0.9
 THRESHOLD = 0.98
 SIGNATURE_SCORE = 0.25
+# Recognised protocols whose flows the model may flag without a signature: none but TLS, which Trojan, VLESS
+# and VMess ride with nothing else to show. Tunnels over DTLS, QUIC, STUN, SSH, DNS or HTTP have signatures.
+MODEL_ALONE_PROTOCOLS = ("", "tls")
 MIN_PACKETS = 6
 # Signatures that name their protocol by structure, and the (label, protocol) they decide.
 DECIDING_SIGNATURES = {
@@ -74,8 +78,11 @@ class Analyzer:
         leaning = np.where(mass[:, 0] >= mass[:, 1], "vpn", "proxy").astype(object)
 
         fired = frame["signatures"].fillna("").to_numpy() != "" if "signatures" in frame else np.zeros(n, bool)
+        recognised = frame["protocols"].fillna("").str.split(",").str[0].to_numpy() if "protocols" in frame else \
+            np.full(n, "")
         shown = ((frame["packets"].to_numpy() >= MIN_PACKETS) & (frame["src2dst_packets"].to_numpy() > 0)
-                 & (frame["dst2src_packets"].to_numpy() > 0) & (score >= self.threshold))
+                 & (frame["dst2src_packets"].to_numpy() > 0) & (score >= self.threshold)
+                 & np.isin(recognised, MODEL_ALONE_PROTOCOLS))
         flagged = (fired & (score >= SIGNATURE_SCORE)) | shown
         label = np.where(flagged, leaning, "normal").astype(object)
         decided = self._decisive_signatures(frame)
@@ -93,19 +100,15 @@ class Analyzer:
                          & np.array([note is not None or key in flagged_here for note, key in zip(known, keys)]))
             label[companion] = leaning[companion]
 
-        # Protocol names: a recognised application protocol names a normal flow; the protocol booster names
-        # the rest (it is the costlier booster, so it runs only where it is needed).
-        recognised = frame["protocols"].fillna("").str.split(",").str[0].to_numpy() if "protocols" in frame else \
-            np.full(n, "")
+        # Protocol names: a recognised application protocol names a normal flow, else it is `other`; the protocol
+        # booster names vpn and proxy flows (it runs only there).
         normal = label == "normal"
         protocol = np.where(normal & (recognised != ""), recognised, "other").astype(object)
-        named = np.flatnonzero(~normal | (recognised == ""))
+        named = np.flatnonzero(~normal)
         if len(named):
             proba = self.detector.protocol_proba(X[named])
             within = np.where(self.class_label[None, :] == label[named][:, None], proba, -1.0)
-            best = np.argmax(within, axis=1)
-            sure = within[np.arange(len(named)), best] >= 0.5
-            protocol[named] = np.where(~normal[named] | sure, self.class_protocol[best], "other")
+            protocol[named] = self.class_protocol[np.argmax(within, axis=1)]
         for i, (sig_label, sig_protocol) in decided.items():
             if label[i] == sig_label:
                 protocol[i] = sig_protocol  # a verified handshake names its protocol better than the model

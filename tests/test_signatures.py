@@ -294,8 +294,17 @@ def dtls():
     return udp_exchange([(0, hello), (1, server)], sport=5684)
 
 
+def stun():
+    # An ICE connectivity check: Binding request with USERNAME, answered by a success with XOR-MAPPED-ADDRESS.
+    username = struct.pack("!HH", 0x0006, 9) + b"abcd:efgh" + bytes(3)
+    request = struct.pack("!HHI", 0x0001, len(username), 0x2112A442) + bytes(range(12)) + username
+    mapped = struct.pack("!HHBBH", 0x0020, 8, 0, 1, 0x1234) + bytes(4)
+    success = struct.pack("!HHI", 0x0101, len(mapped), 0x2112A442) + bytes(range(12)) + mapped
+    return udp_exchange([(0, request), (1, success)] * 3, sport=50000)
+
+
 @pytest.mark.parametrize("build, protocol", [(quic, "quic"), (dtls, "dtls"), (dns_normal, "dns"), (http_plain, "http"),
-                                             (ssh_interactive, "ssh")])
+                                             (ssh_interactive, "ssh"), (stun, "stun")])
 def test_protocols_recognised_for_what_they_are(write, build, protocol):
     frame = features_of(write, protocol, build())
     assert frame["protocols"][0] == protocol and frame["signatures"][0] == ""

@@ -23,7 +23,7 @@ ALLOWED = {
     "dns_tunnel": {"dns_tunnel"},
     "http_proxy": {"http_connect", "http_proxy"},
     "ipsec": {"ipsec"},
-    "l2tp": {"l2tp", "ipsec"},                          # L2TP/IPsec: IKE and ESP carry the L2TP session
+    "l2tp": {"l2tp"},
     "pptp": {"pptp"},
     "obfs4": {"fully_encrypted"},
     "openvpn": {"openvpn", "fully_encrypted"},          # static-key mode has no handshake: fully encrypted
@@ -32,7 +32,7 @@ ALLOWED = {
     "softether": {"softether", "tls_tunnel", "tls_in_tls"},
     "ssh_tunnel": {"ssh_tunnel"},
     "tls_tunnel": {"tls_tunnel", "tls_in_tls"},
-    "tor": {"tor", "fully_encrypted"},                  # obfs4 bridges
+    "tor": {"tor"},
     "trojan": {"tls_in_tls"},
     "vless": {"tls_in_tls"},
     "vmess": {"fully_encrypted", "tls_in_tls", "ws_tunnel"},

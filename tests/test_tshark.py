@@ -25,7 +25,9 @@ def _amount(text):
 
 
 def tshark_conversations(path):
-    out = subprocess.run(["tshark", "-n", "-r", str(path), "-q", "-z", "conv,tcp", "-z", "conv,udp"],
+    # vpndetect keys flows on the outer headers; tshark would also count the TCP and UDP inside L2TP and PPTP.
+    out = subprocess.run(["tshark", "-n", "-r", str(path), "--disable-protocol", "l2tp", "--disable-protocol", "gre",
+                          "-q", "-z", "conv,tcp", "-z", "conv,udp"],
                          capture_output=True, text=True, check=True).stdout
     conversations, transport = {}, None
     for line in out.splitlines():

@@ -70,3 +70,10 @@ def test_companions_are_remembered_across_batches_and_forgotten_past_the_bound()
 def test_without_evidence_or_companion_a_score_below_threshold_stays_normal(score):
     out = Analyzer(FixedScores()).classify(flows([score], ["s1"]))
     assert list(out.label) == ["normal"]
+
+
+@pytest.mark.parametrize("protocol, label", [("tls", "vpn"), ("", "vpn"), ("dtls", "normal"), ("stun", "normal")])
+def test_the_model_alone_flags_no_flow_of_a_recognised_protocol_but_tls(protocol, label):
+    frame = flows([0.99], ["s1"])
+    frame["protocols"] = protocol
+    assert list(Analyzer(FixedScores()).classify(frame).label) == [label]

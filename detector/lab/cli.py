@@ -42,7 +42,7 @@ def list_variants(label):
 @lab.command("run")
 @click.option("--variants", "names", default="", help="Comma-separated variant names (default: all).")
 @click.option("--label", type=click.Choice(["vpn", "proxy", "normal"]), help="Only variants with this label.")
-@click.option("--sessions", default=8, show_default=True, type=click.IntRange(1, 50), help="Sessions per variant.")
+@click.option("--sessions", default=12, show_default=True, type=click.IntRange(1, 50), help="Sessions per variant.")
 @click.option("--seed", default=1, show_default=True, type=int, help="Base seed of every choice the lab makes.")
 @click.option("--out", "out_dir", default="pcaps/lab", show_default=True, type=click.Path(file_okay=False))
 @click.option("--work", "work_root", default="lab-work", show_default=True, type=click.Path(file_okay=False),

@@ -221,7 +221,9 @@ http {{
         """The driver's instructions for this session (also read by drivers running inside UML guests)."""
         tls = access.tls
         if tls is None:
-            tls = access.target_ip == INNER_IP and self.rng.random() < 0.35
+            # Most web traffic is HTTPS, and so is most of what people send through tunnels: a tunnel that
+            # carries TLS shows the inner handshake, one that carries plain HTTP does not.
+            tls = access.target_ip == INNER_IP and self.rng.random() < 0.75
         port = access.target_port or (443 if tls else 80)
         spec = {
             "target_ip": access.target_ip, "target_port": port, "tls": tls, "host": access.host,

@@ -25,8 +25,11 @@ def detect(view: SignatureView) -> Detection:
     client_first = (i0 == 0) & (r0 > 0)
     known_server = startswith(server, slen, b"SSH-") | startswith(server, slen, b"HTTP/") \
         | ((server[:, 0] == 0x16) & (server[:, 1] == 0x03))
-    client_random = (c["fully_encrypted_first_payload"] == 1) & (c_len >= MIN_PAYLOAD) \
-        & _random(c["src2dst_first_payload_entropy"], c_len)
+    # The GFW's exemptions, but for the first six bytes being printable: random bytes meet that one time in
+    # 400 (an obfs4 handshake in the lab did), and a payload that passes every other test is random anyway.
+    exempt = (c["fe_ex1_popcount"] | c["fe_ex3_half_printable"] | c["fe_ex4_run20_printable"]
+              | c["fe_ex5_tls_or_http"]).astype(bool)
+    client_random = (c_len >= MIN_PAYLOAD) & ~exempt & _random(c["src2dst_first_payload_entropy"], c_len)
     server_random = (s_len >= MIN_PAYLOAD) & ~known_server & (c["dst2src_first_payload_printable_share"] <= 0.5) \
         & _random(c["dst2src_first_payload_entropy"], s_len)
     tcp = view.proto == TCP
@@ -36,7 +39,8 @@ def detect(view: SignatureView) -> Detection:
     for r in np.flatnonzero(fires):
         evidence[r] = (f"fully encrypted: first client payload {c_len[r]} B, "
                        f"{c['src2dst_first_payload_entropy'][r]:.2f} bits/byte entropy, "
-                       f"{c['src2dst_first_payload_popcount'][r]:.2f} set bits/byte, no GFW exemption; "
+                       f"{c['src2dst_first_payload_popcount'][r]:.2f} set bits/byte, no GFW exemption"
+                       f"{' but the first six bytes printable' if c['fe_ex2_first6_printable'][r] else ''}; "
                        f"random {s_len[r]} B reply")
     return Detection(score, evidence)
 

@@ -1,5 +1,6 @@
 """L2TP: a control message (T, L and S bits set, version 2 or 3) whose length field equals the payload and
-whose first AVP is the message type: SCCRQ (1) from the initiator answered by SCCRP (2). Over UDP, and for
+whose first AVP is the message type: SCCRQ (1) from the initiator answered by SCCRP (2) in the responder's
+first or second message. Over UDP, and for
 L2TPv3 also as IP protocol 115 behind a zero session id."""
 
 from __future__ import annotations
@@ -24,8 +25,10 @@ def _control(head, size, held, offset, message):
 
 
 def _detect(view: SignatureView) -> Detection:
-    i0, r0 = view.index(0), view.index(1)
-    hi, hr = view.head(i0), view.head(r0)
+    i0 = view.index(0)
+    hi = view.head(i0)
+    # The SCCRP may come second, after a ZLB that acknowledges a retransmitted SCCRQ on a lossy link.
+    replies = (view.index(1), view.index(1, 1))
     score = np.zeros(view.m)
     evidence = {}
     for proto, offset in ((UDP, 0), (L2TP_IP, 4)):
@@ -33,12 +36,17 @@ def _detect(view: SignatureView) -> Detection:
         if offset:
             on &= u32(hi, 0) == 0
         request, version = _control(hi, view.size(i0), view.held(i0), offset, SCCRQ)
-        reply, _ = _control(hr, view.size(r0), view.held(r0), offset, SCCRP)
         request &= on & (i0 == 0)
+        reply = np.zeros(view.m, bool)
+        reply_size = np.zeros(view.m, np.int64)
+        for r0 in replies:
+            found = ~reply & _control(view.head(r0), view.size(r0), view.held(r0), offset, SCCRP)[0]
+            reply_size = np.where(found, view.size(r0), reply_size)
+            reply |= found
         both = request & reply
         score = np.maximum(score, np.where(both, 1.0, np.where(request, 0.3, 0.0)))
         for r in np.flatnonzero(both):
-            evidence[r] = (f"l2tp: v{version[r]} SCCRQ {view.size(i0)[r]} B / SCCRP {view.size(r0)[r]} B"
+            evidence[r] = (f"l2tp: v{version[r]} SCCRQ {view.size(i0)[r]} B / SCCRP {reply_size[r]} B"
                            f"{' over IP protocol 115' if offset else ''}")
     return Detection(score, evidence)
 

@@ -1,7 +1,7 @@
 """SSH: both sides open with an "SSH-" banner. Used as a tunnel (port forwarding, SOCKS over -D, sshuttle)
 when the client's packets are request-sized (not keystrokes or window adjusts) and the server's are
 response-sized: request/response traffic both ways, unlike an interactive shell or a one-way copy (scp,
-rsync: one side bulk, the other acknowledgements)."""
+rsync: one side bulk, the other acknowledgements); or when both sides send bulk at once."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from features.signatures.base import TCP, Detection, Signature, SignatureView, l
 MIN_CLIENT_PACKETS = 10
 REQUEST_BYTES = 150            # client packets of forwarded requests; keystrokes and window adjusts are 36-120
 RESPONSE_BYTES = 500           # server packets of forwarded responses; acknowledgements of an upload are small
+BULK_BYTES = 1000              # median payload of a direction that carries a transfer
 
 
 def _ssh(view):
@@ -35,10 +36,20 @@ def detect_tunnel(view: SignatureView) -> Detection:
     packets = c["src2dst_payload_packets"]
     requests = (c["src2dst_payload_p75"] >= REQUEST_BYTES) & (c["src2dst_payload_p75"] < 1000)
     responses = c["dst2src_payload_p50"] >= RESPONSE_BYTES
-    fires = ssh & (packets >= MIN_CLIENT_PACKETS) & requests & responses
-    evidence = {r: (f"ssh tunnel: {packets[r]} client payload packets, client p75 {c['src2dst_payload_p75'][r]:.0f} B "
-                    f"(requests, not keystrokes), server median {c['dst2src_payload_p50'][r]:.0f} B (responses)")
-                for r in np.flatnonzero(fires)}
+    request_response = ssh & (packets >= MIN_CLIENT_PACKETS) & requests & responses
+    # Full-size packets both ways: an upload and a download in one connection, which scp and rsync never do.
+    bulk_both = ssh & (packets >= MIN_CLIENT_PACKETS) & (c["dst2src_payload_packets"] >= MIN_CLIENT_PACKETS) \
+        & (c["src2dst_payload_p50"] >= BULK_BYTES) & (c["dst2src_payload_p50"] >= BULK_BYTES)
+    fires = request_response | bulk_both
+    evidence = {}
+    for r in np.flatnonzero(fires):
+        if request_response[r]:
+            evidence[r] = (f"ssh tunnel: {packets[r]} client payload packets, client p75 "
+                           f"{c['src2dst_payload_p75'][r]:.0f} B (requests, not keystrokes), server median "
+                           f"{c['dst2src_payload_p50'][r]:.0f} B (responses)")
+        else:
+            evidence[r] = (f"ssh tunnel: bulk both ways, client median {c['src2dst_payload_p50'][r]:.0f} B and "
+                           f"server median {c['dst2src_payload_p50'][r]:.0f} B (an upload and a download at once)")
     return Detection(np.where(fires, 0.7, np.where(ssh, 0.2, 0.0)), evidence)
 
 

@@ -158,6 +158,7 @@ SocksPort 127.0.0.1:{SOCKS_PORT}
 register(
     Variant("tor_bridge", "proxy", "tor", "tor private network via a private bridge", ("tor",), 9001,
             partial(tor, transport="vanilla"), setup_budget=120),
-    Variant("tor_obfs4_bridge", "proxy", "tor", "tor private network via a private obfs4 bridge", ("tor", "obfs4proxy"),
+    # Labelled by what the wire shows: obfs4; Tor's TLS and cells ride inside it.
+    Variant("tor_obfs4_bridge", "proxy", "obfs4", "tor private network via a private obfs4 bridge", ("tor", "obfs4proxy"),
             9443, partial(tor, transport="obfs4"), setup_budget=120),
 )

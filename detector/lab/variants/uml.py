@@ -330,7 +330,8 @@ register(
             endpoints=(Endpoint("udp", 500), Endpoint("esp", "*")), needs_uml=True),
     Variant("l2tp", "vpn", "l2tp", "xl2tpd + pppd MS-CHAPv2 (UML guests)", ("xl2tpd", "ppp", *_UML), 1701,
             partial(l2tp, ipsec=False), endpoints=(Endpoint("udp", 1701),), needs_uml=True),
-    Variant("l2tp_ipsec", "vpn", "l2tp", "xl2tpd over strongswan IKEv1 transport-mode ESP (UML guests)",
+    # Labelled by what the wire shows: IKE and ESP; the L2TP session rides inside the ESP.
+    Variant("l2tp_ipsec", "vpn", "ipsec", "xl2tpd over strongswan IKEv1 transport-mode ESP (UML guests)",
             ("xl2tpd", "ppp", "strongswan-charon", "strongswan-swanctl", "libstrongswan-standard-plugins", *_UML), 500,
             partial(l2tp, ipsec=True), endpoints=(Endpoint("udp", 500),), needs_uml=True),
     Variant("pptp", "vpn", "pptp", "pptpd + pptp-linux MS-CHAPv2 + MPPE (UML guests)", ("pptpd", "pptp-linux", "ppp", *_UML),
