@@ -133,10 +133,10 @@ class Analyzer:
     def _note_companions(self, frame, keys, anchors, companion, known, protocol, evidence):
         """Remember the servers of this frame's flagged flows; give each companion the flow that vouches for it."""
         notes = {}
-        for i in np.flatnonzero(anchors):
-            f = frame.iloc[i]
-            notes.setdefault(keys[i], f"same server as a flagged {protocol[i]} flow "
-                                      f"({f['src_ip']}:{f['src_port']} -> {f['dst_ip']}:{f['dst_port']}/{f['transport']})")
+        ends = zip(*(frame[c].to_numpy()[anchors] for c in ("src_ip", "src_port", "dst_ip", "dst_port", "transport")))
+        for i, (src, sport, dst, dport, transport) in zip(np.flatnonzero(anchors), ends):
+            if keys[i] not in notes:
+                notes[keys[i]] = f"same server as a flagged {protocol[i]} flow ({src}:{sport} -> {dst}:{dport}/{transport})"
         for i in np.flatnonzero(companion):
             note = known[i] if known[i] is not None else notes[keys[i]]
             evidence[i] = f"{evidence[i]}; {note}" if evidence[i] else note
