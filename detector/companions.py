@@ -5,7 +5,7 @@ TCP session, proxies open a connection per page, OpenVPN falls back from UDP to 
 may be too short or too one-sided to be flagged on its own, yet an analyst who sees a confirmed tunnel to a
 server wants every flow to that server. So once a flow to a server is flagged with evidence, later flows of
 the same capture to that server address are flagged when the model leans to vpn or proxy (score at least
-COMPANION_SCORE), with that flow as their evidence. The address is used as a key only, never as a feature: a
+COMPANION_SCORE), with that flow's label and protocol, and that flow as their evidence. The address is used as a key only, never as a feature: a
 flow to a flagged server with a normal-looking score stays normal.
 """
 
@@ -20,12 +20,12 @@ MAX_SERVERS = 65_536
 
 
 class ServerMemory:
-    """Servers of flagged flows per capture, and a note on the flow that flagged each; the least recently
-    flagged are forgotten past `max_servers`, so memory stays bounded on any input."""
+    """Servers of flagged flows per capture, each with the (label, protocol, note) of the flow that flagged it;
+    the least recently flagged are forgotten past `max_servers`, so memory stays bounded on any input."""
 
     def __init__(self, max_servers: int = MAX_SERVERS):
         self.max_servers = max_servers
-        self._notes: OrderedDict[tuple[str, str], str] = OrderedDict()
+        self._notes: OrderedDict[tuple[str, str], tuple[str, str, str]] = OrderedDict()
 
     def remember(self, keys, notes) -> None:
         for key, note in zip(keys, notes):
@@ -35,7 +35,7 @@ class ServerMemory:
             self._notes.popitem(last=False)
 
     def recall(self, keys) -> np.ndarray:
-        """The note of each key's flagged flow, or None."""
+        """The (label, protocol, note) of each key's flagged flow, or None."""
         return np.array([self._notes.get(key) for key in keys], dtype=object)
 
     def clear(self) -> None:

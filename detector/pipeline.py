@@ -90,15 +90,6 @@ class Analyzer:
             if label[i] == "normal":
                 label[i] = sig_label
                 score[i] = max(score[i], DECISIVE)
-        keys = server_keys(frame)
-        anchors = label != "normal"
-        companion = np.zeros(n, bool)
-        if keys is not None:
-            known = self.servers.recall(keys)
-            flagged_here = {keys[i] for i in np.flatnonzero(anchors)}
-            companion = (~anchors & (score >= COMPANION_SCORE)
-                         & np.array([note is not None or key in flagged_here for note, key in zip(known, keys)]))
-            label[companion] = leaning[companion]
 
         # Protocol names: a recognised application protocol names a normal flow, else it is `other`; the protocol
         # booster names vpn and proxy flows (it runs only there).
@@ -115,8 +106,8 @@ class Analyzer:
 
         evidence = frame["evidence"].fillna("").to_numpy().astype(object) if "evidence" in frame else \
             np.full(n, "", object)
-        if keys is not None:
-            self._note_companions(frame, keys, anchors, companion, known, protocol, evidence)
+        self._companions(frame, score, label, protocol, evidence)
+        normal = label == "normal"
         # The model's own reasons are added where no signature already explains the alarm.
         unexplained = np.flatnonzero(~normal & (evidence == ""))
         if len(unexplained) and explain:
@@ -130,17 +121,26 @@ class Analyzer:
         out["evidence"] = evidence
         return out
 
-    def _note_companions(self, frame, keys, anchors, companion, known, protocol, evidence):
-        """Remember the servers of this frame's flagged flows; give each companion the flow that vouches for it."""
-        notes = {}
+    def _companions(self, frame, score, label, protocol, evidence):
+        """Flag the companions of flagged flows (detector.companions) with their anchor's label and protocol, in
+        place, and remember this frame's flagged servers."""
+        keys = server_keys(frame)
+        if keys is None:
+            return
+        anchors = np.flatnonzero(label != "normal")
         ends = zip(*(frame[c].to_numpy()[anchors] for c in ("src_ip", "src_port", "dst_ip", "dst_port", "transport")))
-        for i, (src, sport, dst, dport, transport) in zip(np.flatnonzero(anchors), ends):
-            if keys[i] not in notes:
-                notes[keys[i]] = f"same server as a flagged {protocol[i]} flow ({src}:{sport} -> {dst}:{dport}/{transport})"
-        for i in np.flatnonzero(companion):
-            note = known[i] if known[i] is not None else notes[keys[i]]
-            evidence[i] = f"{evidence[i]}; {note}" if evidence[i] else note
-        self.servers.remember(notes.keys(), notes.values())
+        flagged_here = {}
+        for i, (src, sport, dst, dport, transport) in zip(anchors, ends):
+            if keys[i] not in flagged_here:
+                flagged_here[keys[i]] = (label[i], protocol[i], f"same server as a flagged {protocol[i]} flow "
+                                                                f"({src}:{sport} -> {dst}:{dport}/{transport})")
+        known = self.servers.recall(keys)
+        for i in np.flatnonzero((label == "normal") & (score >= COMPANION_SCORE)):
+            anchor = flagged_here.get(keys[i]) or known[i]
+            if anchor is not None:
+                label[i], protocol[i], note = anchor
+                evidence[i] = f"{evidence[i]}; {note}" if evidence[i] else note
+        self.servers.remember(flagged_here.keys(), flagged_here.values())
 
     def _decisive_signatures(self, frame) -> dict:
         decided = {}

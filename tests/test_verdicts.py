@@ -55,6 +55,7 @@ def test_companions_of_a_flagged_flow_need_only_the_models_lean():
     frame.loc[1:, "dst2src_packets"] = 0
     out = Analyzer(FixedScores()).classify(frame)
     assert list(out.label) == ["vpn", "vpn", "normal", "normal", "normal"]
+    assert out.protocol[1] == out.protocol[0] == "openvpn"
     assert out.evidence[1].startswith("same server as a flagged openvpn flow (10.0.0.1:40000 -> s1:1194/udp)")
 
 
