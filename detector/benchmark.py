@@ -78,10 +78,11 @@ def port_robustness(captures, analyzer) -> dict:
 
 
 def throughput(captures, analyzer) -> dict:
+    from detector.commands.analyze import verdict_batches
     started = time.perf_counter()
     reader = feature_reader(captures, on_error="collect")
-    for batch in reader:
-        analyzer.classify(batch.to_pandas())
+    for _ in verdict_batches(reader, analyzer):
+        pass
     seconds = time.perf_counter() - started
     return {"packets": reader.packets_read, "seconds": seconds, "packets_per_s": reader.packets_read / seconds}
 

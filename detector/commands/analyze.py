@@ -11,14 +11,29 @@ RECORD_COLUMNS = ["capture", "src_ip", "src_port", "dst_ip", "dst_port", "transp
                   "bytes", "end_reason", "label", "protocol", "score", "evidence", "signatures", "tls_sni"]
 
 
-def verdict_batches(reader, analyzer, columns=None):
-    """Classify each record batch of a feature reader as it comes; yields Arrow record batches."""
+CLASSIFY_ROWS = 4096
+
+
+def verdict_batches(reader, analyzer, columns=None, rows=CLASSIFY_ROWS):
+    """Classify the flows of a feature reader as they come, at least `rows` at a time (the model's cost per call
+    would dominate a directory of small captures); yields Arrow record batches."""
     import pyarrow as pa
-    for batch in reader:
-        frame = analyzer.classify(batch.to_pandas())
+
+    def classified(pending):
+        frame = analyzer.classify(pa.Table.from_batches(pending).combine_chunks().to_pandas())
         if columns:
             frame = frame[[c for c in columns if c in frame.columns]]
-        yield pa.RecordBatch.from_pandas(frame, preserve_index=False)
+        return pa.RecordBatch.from_pandas(frame, preserve_index=False)
+
+    pending, held = [], 0
+    for batch in reader:
+        pending.append(batch)
+        held += batch.num_rows
+        if held >= rows:
+            yield classified(pending)
+            pending, held = [], 0
+    if pending:
+        yield classified(pending)
 
 
 @click.command()
