@@ -20,7 +20,7 @@ import pandas as pd
 # 1.0 first table; 1.1 prefix entropies dropped, signatures tls_tunnel, ws_tunnel and fake_tls added,
 # ssh_tunnel, anyconnect and IKE rules revised (ike_linked became ike_exchange); 1.2 Tor names revised;
 # 1.3 STUN recognised, L2TP's SCCRP may follow a ZLB, fully_encrypted ignores the first-six-printable exemption,
-# ssh_tunnel also fires on bulk both ways.
+# ssh_tunnel also fires on bulk both ways, an unanswered IKE request fires ipsec at 0.6.
 FEATURE_SCHEMA_VERSION = "1.3"
 
 DIRECTIONS = (("src2dst", "src2dst"), ("dst2src", "dst2src"), ("bidirectional", "both"))

@@ -268,6 +268,13 @@ def test_one_sided_handshake_does_not_fire(write):
         assert frame["signatures"][0] == ""
 
 
+def test_lone_ike_request_fires_for_less(write):
+    frame = features_of(write, "lone_ike", [ikev2()[0]])
+    assert frame["signatures"][0] == "ipsec"
+    assert 0.5 <= frame["sig_ipsec"][0] < 0.9   # fires, but does not decide alone
+    assert frame["evidence"][0].endswith("no response seen")
+
+
 def test_openvpn_modes_in_evidence(write):
     frame = features_of(write, "ovpn", openvpn_udp())
     assert "no tls-auth" in frame["evidence"][0]

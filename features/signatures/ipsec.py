@@ -59,13 +59,19 @@ def _detect(view: SignatureView) -> Detection:
         answer = request & _ike_header(hr, view.size(r0), view.held(r0), marker)
         linked = answer & same_bytes(hr, o, hi, o, 8)
         ike |= answer
-        # Unlinked answers happen when both peers initiate at once; valid headers both ways still suffice.
-        score = np.maximum(score, np.where(linked, 1.0, np.where(answer, 0.8, np.where(request, 0.3, 0.0))))
-        for r in np.flatnonzero(answer):
+        # Unlinked answers happen when both peers initiate at once; valid headers both ways still suffice. A
+        # request alone still fires, for less: a version, an exchange type and a length field that equals the
+        # datagram are no accident, and an unanswered IKE request is a VPN being attempted.
+        score = np.maximum(score, np.where(linked, 1.0, np.where(answer, 0.8, np.where(request, 0.6, 0.0))))
+        for r in np.flatnonzero(request):
             version = IKE_VERSIONS[int(hi[r, o + 17])]
-            link = "initiator SPI linked" if linked[r] else "both peers initiating"
-            evidence[r] = (f"ipsec: {version} exchange {hi[r, o + 18]} request {view.size(i0)[r]} B / response "
-                           f"{view.size(r0)[r]} B, {link}{', NAT-T non-ESP marker' if marker else ''}")
+            if answer[r]:
+                link = "initiator SPI linked" if linked[r] else "both peers initiating"
+                reply = f" / response {view.size(r0)[r]} B, {link}"
+            else:
+                reply = ", no response seen"
+            evidence[r] = (f"ipsec: {version} exchange {hi[r, o + 18]} request {view.size(i0)[r]} B{reply}"
+                           f"{', NAT-T non-ESP marker' if marker else ''}")
     # ESP in UDP (NAT-T) needs both directions; ESP/AH as IP protocols are what their number says.
     esp_up, _ = _esp_run(view, 0, 0)
     esp_down, _ = _esp_run(view, 1, 0)
