@@ -20,6 +20,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import GroupShuffleSplit
 from sklearn.utils.validation import check_is_fitted
 
+from detector.explain import PathContributions
 from features.schema import FEATURE_SCHEMA_VERSION, MODEL_FEATURES
 
 LABELS = ("vpn", "proxy", "normal")
@@ -103,6 +104,7 @@ class VpnDetector(ClassifierMixin, BaseEstimator):
             booster, best, loss = self._boost(X[rows], codes, weight, n, *self._split(y[rows], groups[rows]))
             self.boosters_[name], self.best_iterations_[name], self.validation_logloss_[name] = booster, best, loss
         self.n_features_in_ = X.shape[1]
+        self._label_paths = None
         return self
 
     def _split(self, y, groups):
@@ -156,10 +158,14 @@ class VpnDetector(ClassifierMixin, BaseEstimator):
     def predict(self, X) -> np.ndarray:
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
-    def label_contributions(self, X) -> np.ndarray:
-        """Per-feature contributions to each label's raw score: (n_samples, n_labels, n_features + 1)."""
-        raw = self._predict("label", X, pred_contrib=True)
-        return raw.reshape(len(raw), len(self.labels_), -1)
+    def label_contributions(self, X, labels) -> np.ndarray:
+        """Each feature's part of the raw score of label index `labels[i]` for row i, along the label booster's
+        decision paths (detector.explain): (n_samples, n_features)."""
+        check_is_fitted(self, "boosters_")
+        if getattr(self, "_label_paths", None) is None:
+            self._label_paths = PathContributions(self.boosters_["label"], self.best_iterations_["label"])
+        leaves = self._predict("label", X, pred_leaf=True).astype(np.int64)
+        return self._label_paths(leaves, np.asarray(labels))
 
     # -- persistence: LightGBM's own text format beside a JSON metadata file, never pickle -------------------
 

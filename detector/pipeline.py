@@ -152,8 +152,8 @@ class Analyzer:
         return decided
 
     def _model_evidence(self, X, labels) -> list[str]:
-        """The features that pushed each flow most towards its label, from LightGBM's per-prediction contributions."""
-        contrib = self.detector.label_contributions(X)[np.arange(len(X)), labels, :-1]
+        """The features that pushed each flow most towards its label: their parts of the label's raw score."""
+        contrib = self.detector.label_contributions(X, labels)
         top = np.argsort(-contrib, axis=1)[:, :TOP_FEATURES]
         notes = []
         for row, indices in enumerate(top):

@@ -99,6 +99,20 @@ def test_training_is_deterministic(tmp_path):
     assert first["training_data"]["flows"] == 7
 
 
+def test_contributions_add_up_to_the_raw_score():
+    X, y, groups = _toy_data()
+    detector = VpnDetector(n_estimators=30, early_stopping_rounds=5).fit(X, y, groups=groups)
+    booster, rounds = detector.boosters_["label"], detector.best_iterations_["label"]
+    raw = booster.predict(X[:50], raw_score=True, num_iteration=rounds)
+    labels = np.arange(50) % len(detector.labels_)
+    parts = detector.label_contributions(X[:50], labels)
+    bias = np.array([detector._label_paths.bias(c) for c in labels])
+    np.testing.assert_allclose(parts.sum(axis=1) + bias, raw[np.arange(50), labels], rtol=0, atol=1e-9)
+    # The feature that decides the toy labels carries most of the vpn score.
+    vpn = list(detector.labels_).index("vpn")
+    assert np.argmax(np.abs(detector.label_contributions(X[:50], np.full(50, vpn))).sum(axis=0)) == 0
+
+
 def test_decisive_signature_overrides_a_normal_verdict():
     X, y, groups = _toy_data()
     detector = VpnDetector(n_estimators=10).fit(X, y, groups=groups)

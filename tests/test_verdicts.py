@@ -23,8 +23,8 @@ class FixedScores:
     def protocol_proba(self, X):
         return np.ones((len(X), 2))
 
-    def label_contributions(self, X):
-        return np.zeros((len(X), 2, len(MODEL_FEATURES) + 1))
+    def label_contributions(self, X, labels):
+        return np.zeros((len(X), len(MODEL_FEATURES)))
 
 
 def flows(scores, servers, captures=None, signatures=None, both_ways=True, packets=40):
