@@ -2,10 +2,12 @@
 
 How signatures and the model combine:
 - Signatures are features of the model, so it weighs them with everything else.
-- The model alone does not make an alarm. A flow is flagged with evidence: a VPN/proxy signature that fired
-  and a score (P(vpn) + P(proxy)) of at least SIGNATURE_SCORE, that is, the model does not vouch for the flow
-  being normal; or else at least MIN_PACKETS packets with traffic both ways and a score of at least
-  `threshold` (0.98 by default). Real networks carry many protocols no training set has seen, and an alarm
+- The model alone does not make an alarm. A flow is flagged with evidence: a VPN/proxy signature that fired,
+  whatever the model's score (P(vpn) + P(proxy)), for signatures are what still sees a protocol the model
+  never learned (left out of training, SSH forwarding scores 0.001 to 0.016 and its signature fires on 23 of
+  24 flows); or else at least MIN_PACKETS packets with traffic both ways and a score of at least `threshold`
+  (0.98 by default). A flagged flow takes the model's lean between vpn and proxy, unless its score is below
+  SIGNATURE_SCORE: then the model knows nothing of it, and the signature's kind says. Real networks carry many protocols no training set has seen, and an alarm
   without evidence on one of them costs an analyst more than a missed tunnel costs in a flow that shows
   nothing: a tiny or one-way flow, or a doubtful score, stays normal. Nor does the model alone flag a flow
   whose handshake names another protocol than TLS (MODEL_ALONE_PROTOCOLS): DTLS, STUN, QUIC, SSH, DNS, HTTP.
@@ -26,6 +28,7 @@ from detector.companions import COMPANION_SCORE, ServerMemory, server_keys
 from detector.model import LABELS, VpnDetector, class_labels
 from features.extract.api import feature_matrix
 from features.schema import MODEL_FEATURES
+from features.signatures import REGISTRY
 
 DECISIVE = 0.9
 THRESHOLD = 0.98
@@ -43,6 +46,13 @@ DECIDING_SIGNATURES = {
 }
 VERDICT_COLUMNS = ["label", "protocol", "score", "evidence"]
 TOP_FEATURES = 3
+
+
+def _signature_labels(frame) -> np.ndarray:
+    """vpn where a VPN signature fired, else proxy: the label of a flow only its signatures explain."""
+    vpn_names = {s.name for s in REGISTRY if s.kind == "vpn"}
+    return np.array(["vpn" if vpn_names & set(names.split(",")) else "proxy"
+                     for names in frame["signatures"].fillna("")], dtype=object)
 
 
 def load_detector(model_dir=None, threshold=THRESHOLD) -> "Analyzer":
@@ -83,8 +93,8 @@ class Analyzer:
         shown = ((frame["packets"].to_numpy() >= MIN_PACKETS) & (frame["src2dst_packets"].to_numpy() > 0)
                  & (frame["dst2src_packets"].to_numpy() > 0) & (score >= self.threshold)
                  & np.isin(recognised, MODEL_ALONE_PROTOCOLS))
-        flagged = (fired & (score >= SIGNATURE_SCORE)) | shown
-        label = np.where(flagged, leaning, "normal").astype(object)
+        unknown = fired & (score < SIGNATURE_SCORE)
+        label = np.where(fired | shown, np.where(unknown, _signature_labels(frame), leaning), "normal").astype(object)
         decided = self._decisive_signatures(frame)
         for i, (sig_label, _) in decided.items():
             if label[i] == "normal":
@@ -99,7 +109,9 @@ class Analyzer:
         if len(named):
             proba = self.detector.protocol_proba(X[named])
             within = np.where(self.class_label[None, :] == label[named][:, None], proba, -1.0)
-            protocol[named] = self.class_protocol[np.argmax(within, axis=1)]
+            best = np.argmax(within, axis=1)
+            # A label the model has no class of (a model trained without proxies, say) names nothing.
+            protocol[named] = np.where(within.max(axis=1) >= 0, self.class_protocol[best], "other")
         for i, (sig_label, sig_protocol) in decided.items():
             if label[i] == sig_label:
                 protocol[i] = sig_protocol  # a verified handshake names its protocol better than the model
@@ -109,9 +121,9 @@ class Analyzer:
         self._companions(frame, score, label, protocol, evidence)
         normal = label == "normal"
         # The model's own reasons are added where no signature already explains the alarm.
-        unexplained = np.flatnonzero(~normal & (evidence == ""))
+        label_index = {name: j for j, name in enumerate(self.detector.labels_)}
+        unexplained = np.flatnonzero(~normal & (evidence == "") & np.isin(label, list(label_index)))
         if len(unexplained) and explain:
-            label_index = {name: j for j, name in enumerate(self.detector.labels_)}
             notes = self._model_evidence(X[unexplained], np.array([label_index[v] for v in label[unexplained]]))
             for i, note in zip(unexplained, notes):
                 evidence[i] = note

@@ -41,10 +41,13 @@ def flows(scores, servers, captures=None, signatures=None, both_ways=True, packe
     return frame
 
 
-def test_a_signature_is_enough_unless_the_model_vouches_for_normal():
-    frame = flows([0.3, 0.1, 0.3], ["s1", "s2", "s3"], signatures=["fully_encrypted", "fully_encrypted", ""])
+def test_a_signature_is_enough_and_names_the_label_where_the_model_knows_nothing():
+    frame = flows([0.3, 0.01, 0.01, 0.3], ["s1", "s2", "s3", "s4"],
+                  signatures=["fully_encrypted", "fully_encrypted", "wireguard", ""])
     out = Analyzer(FixedScores(), threshold=0.98).classify(frame)
-    assert list(out.label) == ["vpn", "normal", "normal"]
+    # The model's lean where it has one (vpn here), the signature's kind where it has none; nothing without
+    # a signature below the threshold.
+    assert list(out.label) == ["vpn", "proxy", "vpn", "normal"]
 
 
 def test_companions_of_a_flagged_flow_need_only_the_models_lean():
