@@ -48,11 +48,10 @@ VERDICT_COLUMNS = ["label", "protocol", "score", "evidence"]
 TOP_FEATURES = 3
 
 
-def _signature_labels(frame) -> np.ndarray:
+def _signature_labels(signatures) -> list[str]:
     """vpn where a VPN signature fired, else proxy: the label of a flow only its signatures explain."""
     vpn_names = {s.name for s in REGISTRY if s.kind == "vpn"}
-    return np.array(["vpn" if vpn_names & set(names.split(",")) else "proxy"
-                     for names in frame["signatures"].fillna("")], dtype=object)
+    return ["vpn" if vpn_names & set(names.split(",")) else "proxy" for names in signatures]
 
 
 def load_detector(model_dir=None, threshold=THRESHOLD) -> "Analyzer":
@@ -72,7 +71,7 @@ class Analyzer:
     def classify(self, frame: pd.DataFrame, explain: bool = True) -> pd.DataFrame:
         """The frame with `label`, `protocol`, `score` and `evidence` set for every row.
 
-        explain=False leaves out the model's per-feature notes (LightGBM contributions, the costliest step);
+        explain=False leaves out the model's per-feature notes (path contributions, detector.explain);
         the signatures' evidence is kept. Live capture uses it for early verdicts."""
         out = frame.copy()
         n = len(frame)
@@ -93,8 +92,9 @@ class Analyzer:
         shown = ((frame["packets"].to_numpy() >= MIN_PACKETS) & (frame["src2dst_packets"].to_numpy() > 0)
                  & (frame["dst2src_packets"].to_numpy() > 0) & (score >= self.threshold)
                  & np.isin(recognised, MODEL_ALONE_PROTOCOLS))
-        unknown = fired & (score < SIGNATURE_SCORE)
-        label = np.where(fired | shown, np.where(unknown, _signature_labels(frame), leaning), "normal").astype(object)
+        label = np.where(fired | shown, leaning, "normal").astype(object)
+        unknown = np.flatnonzero(fired & (score < SIGNATURE_SCORE))
+        label[unknown] = _signature_labels(frame["signatures"].to_numpy()[unknown])
         decided = self._decisive_signatures(frame)
         for i, (sig_label, _) in decided.items():
             if label[i] == "normal":
