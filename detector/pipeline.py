@@ -73,7 +73,7 @@ class Analyzer:
 
         explain=False leaves out the model's per-feature notes (path contributions, detector.explain);
         the signatures' evidence is kept. Live capture uses it for early verdicts."""
-        out = frame.copy()
+        out = frame.copy(deep=False)  # only verdict columns are added; the features are not written to
         n = len(frame)
         if n == 0:
             for column in VERDICT_COLUMNS:
