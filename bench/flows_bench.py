@@ -34,6 +34,8 @@ flows = sum(1 for _ in NFStreamer(source=sys.argv[1], n_dissections=0, statistic
 print(flows)
 """
 
+OURS = ("vpndetect", "analyze")
+
 NFSTREAM_NDPI = """
 import sys
 from nfstream import NFStreamer
@@ -75,7 +77,7 @@ def count_packets(path: Path) -> int:
 
 def run_tool(name: str, capture: Path) -> dict:
     pin = ["taskset", "-c", "0"] if shutil.which("taskset") else []
-    if name in ("vpndetect", "analyze"):
+    if name in OURS:
         command = "flows" if name == "vpndetect" else "analyze"
         cmd = pin + [sys.executable, "-m", "detector.cli", command, str(capture), "--format", "csv", "-o", os.devnull]
     elif name == "nfstream":
@@ -142,9 +144,9 @@ def main():
         results.append(r)
         print(f"{tool:13s} {r['seconds']:8.2f} s  {r['packets_per_s']:12,.0f} packets/s  {r['mb_per_s']:8.1f} MB/s"
               f"  peak RSS {r['peak_rss_mb']:7.1f} MB")
-    for ours in (r for r in results if r["tool"] in ("vpndetect", "analyze")):
+    for ours in (r for r in results if r["tool"] in OURS):
         for r in results:
-            if r["tool"] not in ("vpndetect", "analyze"):
+            if r["tool"] not in OURS:
                 print(f"{ours['tool']} / {r['tool']}: {ours['packets_per_s'] / r['packets_per_s']:.2f}x packets/s")
     if args.json:
         args.json.write_text(json.dumps({"capture": str(capture), "packets": packets, "mb": size_mb,

@@ -5,15 +5,13 @@ TCP session, proxies open a connection per page, OpenVPN falls back from UDP to 
 may be too short or too one-sided to be flagged on its own, yet an analyst who sees a confirmed tunnel to a
 server wants every flow to that server. So once a flow to a server is flagged with evidence, later flows of
 the same capture to that server address are flagged when the model leans to vpn or proxy (score at least
-COMPANION_SCORE), with that flow's label and protocol, and that flow as their evidence. The address is used as a key only, never as a feature: a
-flow to a flagged server with a normal-looking score stays normal.
+COMPANION_SCORE), with that flow's label and protocol, and that flow as their evidence. The address is used as
+a key only, never as a feature: a flow to a flagged server with a normal-looking score stays normal.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-
-import numpy as np
 
 COMPANION_SCORE = 0.5
 MAX_SERVERS = 65_536
@@ -34,9 +32,9 @@ class ServerMemory:
         while len(self._notes) > self.max_servers:
             self._notes.popitem(last=False)
 
-    def recall(self, keys) -> np.ndarray:
+    def recall(self, keys) -> list:
         """The (label, protocol, note) of each key's flagged flow, or None."""
-        return np.array([self._notes.get(key) for key in keys], dtype=object)
+        return [self._notes.get(key) for key in keys]
 
     def clear(self) -> None:
         self._notes.clear()
