@@ -6,6 +6,9 @@ names the protocol of vpn and proxy flows: it learns from those alone, so that n
 telling normal applications apart (signatures recognise them, see detector.pipeline). `predict_proba`
 combines them over `label:protocol` classes (`vpn:openvpn`, `proxy:shadowsocks`, `normal:tls`, ...):
 P(label) x P(protocol | label), where P(protocol | normal) is each normal class's share of the training data.
+
+LightGBM and scikit-learn are imported for training only: verdicts evaluate the saved trees in C
+(detector.trees), which keeps both out of `analyze`'s start-up.
 """
 
 from __future__ import annotations
@@ -14,13 +17,10 @@ import hashlib
 import json
 from pathlib import Path
 
-import lightgbm as lgb
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.model_selection import GroupShuffleSplit
-from sklearn.utils.validation import check_is_fitted
 
-from detector.explain import PathContributions
+from detector.estimator import ClassifierBase
+from detector.trees import TreeEnsemble, TreeFormatError
 from features.schema import FEATURE_SCHEMA_VERSION, MODEL_FEATURES
 
 LABELS = ("vpn", "proxy", "normal")
@@ -42,7 +42,7 @@ def _model_file(booster: str) -> str:
     return f"model-{booster}.txt"
 
 
-class VpnDetector(ClassifierMixin, BaseEstimator):
+class VpnDetector(ClassifierBase):
     """LightGBM boosters with balanced class weights and early stopping on a grouped validation split.
 
     Parameters
@@ -102,19 +102,24 @@ class VpnDetector(ClassifierMixin, BaseEstimator):
                 ("protocol", np.flatnonzero(tunnel), protocol_codes, base[tunnel] * _balanced(protocol_codes),
                  len(self.protocol_classes_))):
             booster, best, loss = self._boost(X[rows], codes, weight, n, *self._split(y[rows], groups[rows]))
-            self.boosters_[name], self.best_iterations_[name], self.validation_logloss_[name] = booster, best, loss
+            # Verdicts use the trees as saved, so that a fitted and a loaded model predict alike.
+            self.boosters_[name] = TreeEnsemble.from_text(booster.model_to_string(num_iteration=best))
+            self.best_iterations_[name], self.validation_logloss_[name] = best, loss
         self.n_features_in_ = X.shape[1]
-        self._label_paths = None
         return self
 
     def _split(self, y, groups):
         """(train, valid) row indices, whole groups on either side; no validation rows from a single group."""
+        from sklearn.model_selection import GroupShuffleSplit
+
         if len(np.unique(groups)) < 2:
             return np.arange(len(y)), None  # one session cannot be split honestly: no early stopping
         return next(GroupShuffleSplit(n_splits=1, test_size=self.validation_fraction,
                                       random_state=self.random_state).split(y, y, groups))
 
     def _boost(self, X, codes, weight, n_classes, train, valid):
+        import lightgbm as lgb
+
         params = self._params(n_classes)
         train_set = lgb.Dataset(X[train], codes[train], weight=weight[train], free_raw_data=False)
         if valid is None:
@@ -124,20 +129,15 @@ class VpnDetector(ClassifierMixin, BaseEstimator):
                             callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)])
         return booster, booster.best_iteration or self.n_estimators, float(booster.best_score["valid_0"]["multi_logloss"])
 
-    def _predict(self, name, X, **kw):
-        booster = self.boosters_[name]
-        raw = booster.predict(np.asarray(X, np.float32), num_iteration=self.best_iterations_[name], **kw)
-        return raw.reshape(len(raw), -1)
-
     def label_proba(self, X) -> np.ndarray:
         """P(label) for the labels in `labels_`: (n_samples, n_labels)."""
-        check_is_fitted(self, "boosters_")
-        return self._predict("label", X)
+        self._check_fitted("boosters_")
+        return self.boosters_["label"].predict_proba(X)
 
     def protocol_proba(self, X) -> np.ndarray:
         """P(protocol | label) over `classes_`: each label's classes sum to one."""
-        check_is_fitted(self, "boosters_")
-        tunnel_p = self._predict("protocol", X)
+        self._check_fitted("boosters_")
+        tunnel_p = self.boosters_["protocol"].predict_proba(X)
         protocol_p = np.zeros((len(tunnel_p), len(self.classes_)))
         protocol_p[:, np.searchsorted(self.classes_, self.protocol_classes_)] = tunnel_p
         for name, share in self.normal_shares_.items():
@@ -160,22 +160,19 @@ class VpnDetector(ClassifierMixin, BaseEstimator):
 
     def label_contributions(self, X, labels) -> np.ndarray:
         """Each feature's part of the raw score of label index `labels[i]` for row i, along the label booster's
-        decision paths (detector.explain): (n_samples, n_features)."""
-        check_is_fitted(self, "boosters_")
-        if getattr(self, "_label_paths", None) is None:
-            self._label_paths = PathContributions(self.boosters_["label"], self.best_iterations_["label"])
-        leaves = self._predict("label", X, pred_leaf=True).astype(np.int64)
-        return self._label_paths(leaves, np.asarray(labels))
+        decision paths (TreeEnsemble.contributions): (n_samples, n_features)."""
+        self._check_fitted("boosters_")
+        return self.boosters_["label"].contributions(X, labels)
 
     # -- persistence: LightGBM's own text format beside a JSON metadata file, never pickle -------------------
 
     def save(self, directory, **metadata):
-        check_is_fitted(self, "boosters_")
+        self._check_fitted("boosters_")
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         digests = {}
         for name in BOOSTERS:
-            text = self.boosters_[name].model_to_string(num_iteration=self.best_iterations_[name])
+            text = self.boosters_[name].text
             (directory / _model_file(name)).write_text(text)
             digests[name] = hashlib.sha256(text.encode()).hexdigest()
         meta = {
@@ -214,7 +211,10 @@ class VpnDetector(ClassifierMixin, BaseEstimator):
                 raise ModelError(f"{directory / _model_file(name)}: digest does not match the metadata "
                                  "(damaged or edited)")
         detector = cls(**{k: v for k, v in meta.get("params", {}).items() if k in cls().get_params()})
-        detector.boosters_ = {name: lgb.Booster(model_str=text) for name, text in texts.items()}
+        try:
+            detector.boosters_ = {name: TreeEnsemble.from_text(text) for name, text in texts.items()}
+        except TreeFormatError as exc:
+            raise ModelError(f"{directory}: {exc}") from None
         detector.best_iterations_ = meta["best_iterations"]
         detector.classes_ = np.array(meta["classes"])
         detector.labels_ = np.array(meta["labels"])

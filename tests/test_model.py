@@ -38,6 +38,18 @@ def test_estimator_contract():
     assert proba.shape == (len(X), 3) and np.allclose(proba.sum(axis=1), 1)
     assert (detector.predict(X) == y).mean() > 0.9
     assert detector.get_params()["n_estimators"] == 30
+    # scikit-learn's own tools take it without it importing scikit-learn.
+    from sklearn.base import clone, is_classifier
+    twin = clone(detector)
+    assert is_classifier(twin) and twin.get_params() == detector.get_params() and not hasattr(twin, "boosters_")
+    assert detector.score(X, y) == (detector.predict(X) == y).mean()
+
+
+def test_verdicts_import_neither_lightgbm_nor_scikit_learn():
+    code = ("import sys; from detector.pipeline import load_detector; load_detector(); "
+            "print(sorted(m for m in ('lightgbm', 'sklearn', 'scipy') if m in sys.modules))")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert run.stdout.strip() == "[]"
 
 
 def test_save_load_roundtrip_without_pickle(tmp_path):
@@ -99,14 +111,15 @@ def test_training_is_deterministic(tmp_path):
     assert first["training_data"]["flows"] == 7
 
 
-def test_contributions_add_up_to_the_raw_score():
+def test_contributions_add_up_to_lightgbms_raw_score():
+    import lightgbm as lgb
     X, y, groups = _toy_data()
     detector = VpnDetector(n_estimators=30, early_stopping_rounds=5).fit(X, y, groups=groups)
-    booster, rounds = detector.boosters_["label"], detector.best_iterations_["label"]
-    raw = booster.predict(X[:50], raw_score=True, num_iteration=rounds)
+    trees = detector.boosters_["label"]
+    raw = lgb.Booster(model_str=trees.text).predict(X[:50], raw_score=True)
     labels = np.arange(50) % len(detector.labels_)
     parts = detector.label_contributions(X[:50], labels)
-    bias = np.array([detector._label_paths.bias(c) for c in labels])
+    bias = np.array([trees.bias(c) for c in labels])
     np.testing.assert_allclose(parts.sum(axis=1) + bias, raw[np.arange(50), labels], rtol=0, atol=1e-9)
     # The feature that decides the toy labels carries most of the vpn score.
     vpn = list(detector.labels_).index("vpn")
