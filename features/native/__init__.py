@@ -140,6 +140,18 @@ def readout(rows, early_packets, sequence_width, out):
                     out.shape[0])
 
 
+_ack_bins = declare("ack_bins", _I, _P, _I, _I, _P)
+
+
+def ack_bins(seq_len, packets):
+    """(m, 3): per row of payload sizes, how many of the first `packets` (at most 30) in each 10-packet bin have
+    the row's most common size of 1-128 bytes (see readout.c)."""
+    seq_len = np.ascontiguousarray(seq_len, np.int64)
+    out = np.zeros((len(seq_len), 3), np.int64)
+    _ack_bins(len(seq_len), _ptr(seq_len), seq_len.shape[1], packets, _ptr(out))
+    return out
+
+
 _byte_profiles = declare("byte_profiles", _I, _P, _I, _P, _P, _I, _P, _P, _P, _P, _P, _P)
 
 

@@ -349,3 +349,25 @@ int64_t readout(int64_t m, const flow_rows_t *f, int64_t early_packets, int64_t 
     }
     return written;
 }
+
+/* Xue et al.'s ACK filter over the first `packets` payload sizes of each row (seq_len, int64, 0 where there is
+ * no packet): the most common size of 1-128 bytes (the smallest on a tie) and how many of the packets in each
+ * 10-packet bin have it, into bins[r * 3 + b] (features/signatures/openvpn.py). */
+void ack_bins(int64_t m, const int64_t *seq_len, int64_t width, int64_t packets, int64_t *bins) {
+    const int64_t n = packets < width ? packets : width;
+    for (int64_t r = 0; r < m; r++) {
+        const int64_t *sizes = seq_len + r * width;
+        uint8_t counts[129] = {0};
+        int64_t ack = 0, most = 0;         /* the leader so far, kept while counting (no pass over the 128) */
+        for (int64_t j = 0; j < n; j++) {
+            const int64_t s = sizes[j];
+            if (s <= 0 || s > 128) continue;
+            const int64_t c = ++counts[s];
+            if (c > most || (c == most && s < ack)) ack = s, most = c;
+        }
+        int64_t *out = bins + r * 3;
+        out[0] = out[1] = out[2] = 0;
+        if (ack == 0) continue;
+        for (int64_t j = 0; j < n && j < 30; j++) out[j / 10] += sizes[j] == ack;
+    }
+}

@@ -52,8 +52,12 @@ def detect(view: SignatureView) -> Detection:
     cstp = np.zeros(view.m, bool)
     for r in find_in_rows(client, clen, cstp_rows, b"X-CSTP-"):
         cstp[r] = True
-    hello = ((view.proto == UDP) & (clen >= 60) & (u8(client, 0) == HANDSHAKE)
-             & np.isin(u16(client, 1), DTLS_VERSIONS) & (u8(client, 13) == 1) & (u8(client, 59) == 32))
+    # DTLS ClientHellos with a 32-byte session id, checked on the datagrams that open with a handshake record.
+    hello = np.zeros(view.m, bool)
+    rows = np.flatnonzero((view.proto == UDP) & (client[:, 0] == HANDSHAKE))
+    first = client[rows, :60]
+    hello[rows] = ((clen[rows] >= 60) & np.isin(u16(first, 1), DTLS_VERSIONS) & (u8(first, 13) == 1)
+                   & (u8(first, 59) == 32))
     # The later server packets are looked up among the DTLS hellos alone: the whole view would pay for
     # packet positions no other signature asks for.
     candidates = hello & (slen >= 26)

@@ -3,7 +3,8 @@
 A signature is declared once (name, kind, well-known ports, extra feature columns) with a `detect`
 function that works on all ended flows at once: arrays of the first payload packets' sizes, directions
 and 64-byte heads, the stream prefixes, and the feature columns computed before it. It returns a score in
-[0, 1] per flow (it fires at >= 0.5) and evidence text for the flows where it fires.
+[0, 1] per flow (it fires at >= 0.5) and evidence text for the flows where it fires (protocol signatures give
+none: only a VPN, proxy or tunnel signature's evidence is shown).
 
 Signatures must see both sides of an exchange before firing (a one-sided byte match is how WireGuard and
 OpenVPN analyzers of other tools misfired on DNS), so most scores stay below 0.5 on one packet alone.
@@ -65,8 +66,9 @@ class SignatureView:
         their full tests on those alone."""
         return SignatureView(RowsSubset(self.rows, np.flatnonzero(mask)), _LazyColumns(self.columns, mask))
 
-    def _memo(self, key, make):
-        # Signatures ask for the same packets (first from each side, ...): compute each once per view.
+    def memo(self, key, make):
+        """make(), computed once per view: signatures ask for the same packets (first from each side, ...)
+        and the same tests."""
         value = self._cache.get(key)
         if value is None:
             value = self._cache[key] = make()
@@ -78,18 +80,21 @@ class SignatureView:
         """Sequence position of each flow's nth payload packet from `direction` (0 initiator), -1 if none."""
         key = ("index", direction, nth)
         if key not in self._cache:
-            self._index_ids.add(id(self._memo(key, lambda: self._index(direction, nth))))
+            self._index_ids.add(id(self.memo(key, lambda: self._index(direction, nth))))
         return self._cache[key]
 
     def _index(self, direction, nth):
         hit = self.seq_dir == direction
-        found = hit & (self._memo(("count", direction), lambda: np.cumsum(hit, axis=1)) == nth + 1)
+        if nth == 0:                         # the first hit needs no count of the hits before it
+            found = hit
+        else:
+            found = hit & (self.memo(("count", direction), lambda: np.cumsum(hit, axis=1)) == nth + 1)
         return np.where(found.any(1), found.argmax(1), -1)
 
     def head(self, idx: np.ndarray) -> np.ndarray:
         """(m, head_bytes) first bytes of the packet at each flow's `idx` (zeros where idx < 0 or past the heads)."""
         if id(idx) in self._index_ids:       # a memoised index array: its id cannot be reused
-            return self._memo(("head", id(idx)), lambda: self._head(idx))
+            return self.memo(("head", id(idx)), lambda: self._head(idx))
         return self._head(idx)
 
     def _head(self, idx):
@@ -101,7 +106,7 @@ class SignatureView:
     def held(self, idx: np.ndarray) -> np.ndarray:
         """Bytes held in the head at idx (0 where none)."""
         if id(idx) in self._index_ids:
-            return self._memo(("held", id(idx)), lambda: self._held(idx))
+            return self.memo(("held", id(idx)), lambda: self._held(idx))
         return self._held(idx)
 
     def _held(self, idx):
@@ -112,7 +117,7 @@ class SignatureView:
         """Payload size of the packet at idx (0 where none)."""
         # Evidence text asks for the size of one flow's packet at a time: memoised like heads.
         if id(idx) in self._index_ids:
-            return self._memo(("size", id(idx)), lambda: self._size(idx))
+            return self.memo(("size", id(idx)), lambda: self._size(idx))
         return self._size(idx)
 
     def _size(self, idx):
@@ -120,6 +125,16 @@ class SignatureView:
 
     def prefix(self, direction: int):
         return self.rows.prefix(direction)
+
+    def http_answered(self) -> np.ndarray:
+        """TCP flows whose server stream opens with "HTTP/": what every HTTP-based signature checks first, and
+        few flows pass, so they look only at these."""
+        return self.memo("http", lambda: (self.proto == TCP) & startswith(*self.prefix(1), b"HTTP/"))
+
+    def both_ssh(self) -> np.ndarray:
+        """TCP flows where both sides open with an SSH banner."""
+        return self.memo("ssh", lambda: (self.proto == TCP) & startswith(*self.prefix(0), b"SSH-")
+                          & startswith(*self.prefix(1), b"SSH-"))
 
     def bursts(self):
         """Payload bursts among the first payload packets: (sizes, directions) of shape (m, K), -1 direction
@@ -160,13 +175,17 @@ class _LazyColumns(dict):
 
 # -- byte helpers over (m, width) arrays ----------------------------------------------------------------
 
-def on_candidates(view: SignatureView, candidates: np.ndarray, detect, **defaults) -> Detection:
+def on_candidates(view: SignatureView, candidates: np.ndarray, detect, shared: str = "", **defaults) -> Detection:
     """Run `detect` on the candidate flows only and spread its result back over the whole view; extra
-    feature columns take `defaults` (name -> value) on the other flows."""
+    feature columns take `defaults` (name -> value) on the other flows. Signatures with the same candidates
+    name them `shared`: the view over them is then built once."""
     if not candidates.any():
         return Detection(np.zeros(view.m), {}, {n: np.full(view.m, v) for n, v in defaults.items()})
     where = np.flatnonzero(candidates)
-    part = detect(view.restricted(candidates))
+    if shared:
+        part = detect(view.memo(("restricted", shared), lambda: view.restricted(candidates)))
+    else:
+        part = detect(view.restricted(candidates))
     score = np.zeros(view.m)
     score[where] = part.score
     features = {}
@@ -199,9 +218,13 @@ def equal(data, pos, literal: bytes):
 
 
 def startswith(data, lengths, literal: bytes):
+    out = np.zeros(len(data), bool)
     if data.shape[1] < len(literal):
-        return np.zeros(len(data), bool)
-    return (np.asarray(lengths) >= len(literal)) & equal(data, 0, literal)
+        return out
+    # The first byte rules out most rows: the whole literal is compared on the others alone.
+    rows = np.flatnonzero(data[:, 0] == literal[0])
+    out[rows] = (np.asarray(lengths)[rows] >= len(literal)) & equal(data[rows, :len(literal)], 0, literal)
+    return out
 
 
 def startswith_any(data, lengths, literals):

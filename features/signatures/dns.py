@@ -18,6 +18,10 @@ LONG_QUERY = 100               # bytes: a query that carries data upstream in it
 
 
 def _dns(view):
+    return view.memo("dns", lambda: _questions(view))      # both signatures read it
+
+
+def _questions(view):
     on = np.isin(view.proto, (TCP, UDP))
     tcp = view.proto == TCP
     client, clen = view.prefix(0)
@@ -32,8 +36,7 @@ def detect_dns(view: SignatureView) -> Detection:
     dns, name_len, longest, qtype, entropy = _dns(view)
     features = {"dns_qname_length": np.where(dns, name_len, 0), "dns_longest_label": np.where(dns, longest, 0),
                 "dns_qname_entropy": np.where(dns, entropy, np.nan), "dns_qtype": np.where(dns, qtype, -1)}
-    return Detection(np.where(dns, 1.0, 0.0), {r: "dns: query and response with matching id" for r in np.flatnonzero(dns)},
-                     features)
+    return Detection(np.where(dns, 1.0, 0.0), {}, features)
 
 
 def detect_tunnel(view: SignatureView) -> Detection:

@@ -17,8 +17,7 @@ def _detect(view: SignatureView) -> Detection:
         & (view.held(i0) >= 14)
     answer = np.isin(u8(hr, 0), (20, 21, 22)) & np.isin(u16(hr, 1), VERSIONS) & (view.held(r0) >= 13)
     fires = hello & answer
-    evidence = {r: f"dtls: ClientHello version 0x{u16(hi, 1)[r]:04x} answered" for r in np.flatnonzero(fires)}
-    return Detection(np.where(fires, 1.0, np.where(hello, 0.4, 0.0)), evidence)
+    return Detection(np.where(fires, 1.0, np.where(hello, 0.4, 0.0)))
 
 
 def detect(view: SignatureView) -> Detection:

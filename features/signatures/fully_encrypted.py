@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from features.signatures.base import TCP, Detection, Signature, SignatureView, startswith
+from features.extract import _kernel as k
+from features.signatures.base import TCP, Detection, Signature, SignatureView, on_candidates, startswith
 
 MIN_PAYLOAD = 16
 
@@ -18,6 +19,14 @@ def _random(entropy, length):
 
 
 def detect(view: SignatureView) -> Detection:
+    c = view.columns
+    # A score needs a client payload of MIN_PAYLOAD bytes and more that no exemption applies to.
+    exempt = c["fe_ex1_popcount"] | c["fe_ex3_half_printable"] | c["fe_ex4_run20_printable"] | c["fe_ex5_tls_or_http"]
+    first = view.rows.I[:, k.PREFIX_FIRST]
+    return on_candidates(view, (view.proto == TCP) & ~exempt.astype(bool) & (first >= MIN_PAYLOAD), _detect)
+
+
+def _detect(view: SignatureView) -> Detection:
     c = view.columns
     i0, r0 = view.index(0), view.index(1)
     c_len, s_len = view.size(i0), view.size(r0)

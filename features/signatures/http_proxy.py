@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from features.signatures.base import TCP, Detection, Signature, SignatureView, line, startswith
+from features.signatures.base import Detection, Signature, SignatureView, line, on_candidates, startswith
 
 METHODS = (b"GET", b"POST", b"HEAD", b"PUT", b"DELETE", b"OPTIONS", b"PATCH")
 
 
 def _answered(view):
     server, slen = view.prefix(1)
-    return (view.proto == TCP) & startswith(server, slen, b"HTTP/1.")
+    return startswith(server, slen, b"HTTP/1.")
 
 
-def detect_connect(view: SignatureView) -> Detection:
+def _connect(view: SignatureView) -> Detection:
     client, clen = view.prefix(0)
     server, slen = view.prefix(1)
     fires = _answered(view) & startswith(client, clen, b"CONNECT ")
@@ -22,7 +22,7 @@ def detect_connect(view: SignatureView) -> Detection:
     return Detection(np.where(fires, 1.0, 0.0), evidence)
 
 
-def detect_absolute(view: SignatureView) -> Detection:
+def _absolute(view: SignatureView) -> Detection:
     client, clen = view.prefix(0)
     server, slen = view.prefix(1)
     absolute = np.zeros(view.m, bool)
@@ -34,6 +34,14 @@ def detect_absolute(view: SignatureView) -> Detection:
     evidence = {r: f"http proxy: absolute-URI request '{line(client, clen, r)}' -> '{line(server, slen, r)}'"
                 for r in np.flatnonzero(fires)}
     return Detection(np.where(fires, 1.0, 0.0), evidence)
+
+
+def detect_connect(view: SignatureView) -> Detection:
+    return on_candidates(view, view.http_answered(), _connect, shared="http")
+
+
+def detect_absolute(view: SignatureView) -> Detection:
+    return on_candidates(view, view.http_answered(), _absolute, shared="http")
 
 
 SIGNATURES = (

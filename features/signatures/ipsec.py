@@ -90,11 +90,16 @@ def _detect(view: SignatureView) -> Detection:
 
 
 def detect(view: SignatureView) -> Detection:
-    h0 = view.head(view.index(0))
+    i0 = view.index(0)
+    h0, size = view.head(i0), view.size(i0)
     versions = list(IKE_VERSIONS)
     udp = view.proto == UDP
-    ike = np.isin(h0[:, 17], versions) | np.isin(h0[:, 21], versions)
-    esp = (view.payload_packets >= 3).all(1)
+    # An IKE version where the header puts it and a length field that equals the datagram (with or without the
+    # non-ESP marker); ESP's first packet carries an SPI that is not reserved and a sequence number in range.
+    ike = ((np.isin(h0[:, 17], versions) & (u32(h0, 24) == size))
+           | (np.isin(h0[:, 21], versions) & (u32(h0, 28) == size - 4)))
+    seq = u32(h0, 4)
+    esp = (view.payload_packets >= 3).all(1) & (size >= 16) & (u32(h0, 0) >= 256) & (seq >= 1) & (seq < 1 << 31)
     candidates = (udp & (ike | esp)) | np.isin(view.proto, (ESP, AH))
     return on_candidates(view, candidates, _detect, ike_exchange=0)
 

@@ -52,8 +52,11 @@ def _detect(view: SignatureView) -> Detection:
 
 
 def detect(view: SignatureView) -> Detection:
-    h0 = view.head(view.index(0))
-    candidates = ((view.proto == UDP) & ((h0[:, 0] & 0xC8) == 0xC8)) | ((view.proto == L2TP_IP) & ((h0[:, 4] & 0xC8) == 0xC8))
+    i0 = view.index(0)
+    h0, size = view.head(i0), view.size(i0)
+    # Control bits and a length field that equals the payload: few datagrams of other protocols have both.
+    candidates = ((view.proto == UDP) & ((h0[:, 0] & 0xC8) == 0xC8) & (u16(h0, 2) == size)) \
+        | ((view.proto == L2TP_IP) & ((h0[:, 4] & 0xC8) == 0xC8) & (u16(h0, 6) == size - 4))
     return on_candidates(view, candidates, _detect)
 
 

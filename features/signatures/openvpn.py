@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from features import native
 from features.extract import _kernel as k
 from features.signatures.base import TCP, UDP, Detection, Signature, SignatureView, on_candidates, u16
 
@@ -28,23 +29,18 @@ def _framed(view, idx, offset):
 def _echo_offset(server_head, client_head, offset):
     """Offset where the server head repeats the client's 8-byte session id (-1 if nowhere)."""
     sid = client_head[:, offset + 1:offset + 9]
-    out = np.full(len(sid), -1)
-    for at in range(offset + 9, server_head.shape[1] - 8 + 1):
-        hit = (out < 0) & (server_head[:, at:at + 8] == sid).all(1)
-        out[hit] = at
-    return out
+    if server_head.shape[1] < offset + 17:                   # heads too short to hold one after the header
+        return np.full(len(sid), -1)
+    windows = np.lib.stride_tricks.sliding_window_view(server_head[:, offset + 9:], 8, axis=1)
+    hit = (windows == sid[:, None, :]).all(2)
+    return np.where(hit.any(1), hit.argmax(1) + offset + 9, -1)
 
 
 def _ack_bins(view):
     """Xue's ACK filter: the most common small payload size among the first 30 payload packets, and how
     many packets of that size fall in each 10-packet bin."""
-    sizes = view.seq_len[:, :30]
-    small = (sizes > 0) & (sizes <= 128)
-    codes = (np.arange(view.m)[:, None] * 129 + sizes)[small]
-    counts = np.bincount(codes, minlength=view.m * 129).reshape(view.m, 129)
-    ack_size = counts.argmax(1)
-    is_ack = small & (sizes == ack_size[:, None])
-    return [is_ack[:, b * 10:(b + 1) * 10].sum(1) for b in range(3)]
+    bins = native.ack_bins(view.seq_len, 30)
+    return [bins[:, b] for b in range(3)]
 
 
 def _statistics(view):

@@ -19,13 +19,13 @@ def _detect(view: SignatureView) -> Detection:
         & (view.size(i0) >= 1200)
     answer = (r0 > 0) & (((u8(hr, 0) & 0x80) != 0) & np.isin(u32(hr, 1), (0,) + VERSIONS) | ((u8(hr, 0) & 0xC0) == 0x40))
     fires = initial & answer
-    evidence = {r: f"quic: Initial {view.size(i0)[r]} B, version 0x{version[r]:08x}, answered" for r in np.flatnonzero(fires)}
-    return Detection(np.where(fires, 1.0, np.where(initial, 0.4, 0.0)), evidence)
+    return Detection(np.where(fires, 1.0, np.where(initial, 0.4, 0.0)))
 
 
 def detect(view: SignatureView) -> Detection:
-    h0 = view.head(view.index(0))
-    return on_candidates(view, (view.proto == UDP) & ((h0[:, 0] & 0xC0) == 0xC0), _detect)
+    i0 = view.index(0)
+    h0 = view.head(i0)
+    return on_candidates(view, (view.proto == UDP) & ((h0[:, 0] & 0xC0) == 0xC0) & (view.size(i0) >= 1200), _detect)
 
 
 SIGNATURE = Signature(name="quic", title="QUIC", kind="protocol", detect=detect, ports=(("udp", 443),),

@@ -5,17 +5,22 @@ from __future__ import annotations
 
 import numpy as np
 
-from features.signatures.base import TCP, Detection, Signature, SignatureView, line, startswith, startswith_any
+from features.signatures.base import (Detection, Signature, SignatureView, line, on_candidates, startswith,
+                                      startswith_any)
 
 PATHS = (b"POST /vpnsvc/connect.cgi", b"POST /vpnsvc/vpn.cgi")
 
 
-def detect(view: SignatureView) -> Detection:
+def _detect(view: SignatureView) -> Detection:
     client, clen = view.prefix(0)
     server, slen = view.prefix(1)
-    fires = (view.proto == TCP) & startswith_any(client, clen, PATHS) & startswith(server, slen, b"HTTP/1.")
+    fires = startswith_any(client, clen, PATHS) & startswith(server, slen, b"HTTP/1.")
     evidence = {r: f"softether: '{line(client, clen, r)}' answered by HTTP" for r in np.flatnonzero(fires)}
     return Detection(np.where(fires, 1.0, 0.0), evidence)
+
+
+def detect(view: SignatureView) -> Detection:
+    return on_candidates(view, view.http_answered(), _detect, shared="http")
 
 
 SIGNATURE = Signature(

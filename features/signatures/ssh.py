@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from features.signatures.base import TCP, Detection, Signature, SignatureView, line, startswith
+from features.signatures.base import Detection, Signature, SignatureView, on_candidates
 
 MIN_CLIENT_PACKETS = 10
 REQUEST_BYTES = 150            # client packets of forwarded requests; keystrokes and window adjusts are 36-120
@@ -15,24 +15,17 @@ RESPONSE_BYTES = 500           # server packets of forwarded responses; acknowle
 BULK_BYTES = 1000              # median payload of a direction that carries a transfer
 
 
-def _ssh(view):
-    client, clen = view.prefix(0)
-    server, slen = view.prefix(1)
-    return (view.proto == TCP) & startswith(client, clen, b"SSH-") & startswith(server, slen, b"SSH-")
-
-
 def detect_ssh(view: SignatureView) -> Detection:
-    ssh = _ssh(view)
-    client, clen = view.prefix(0)
-    server, slen = view.prefix(1)
-    evidence = {r: f"ssh: client '{line(client, clen, r, 60)}', server '{line(server, slen, r, 60)}'"
-                for r in np.flatnonzero(ssh)}
-    return Detection(np.where(ssh, 1.0, 0.0), evidence)
+    return Detection(np.where(view.both_ssh(), 1.0, 0.0))
 
 
 def detect_tunnel(view: SignatureView) -> Detection:
+    return on_candidates(view, view.both_ssh(), _tunnel)
+
+
+def _tunnel(view: SignatureView) -> Detection:
     c = view.columns
-    ssh = _ssh(view)
+    ssh = view.both_ssh()
     packets = c["src2dst_payload_packets"]
     requests = (c["src2dst_payload_p75"] >= REQUEST_BYTES) & (c["src2dst_payload_p75"] < 1000)
     responses = c["dst2src_payload_p50"] >= RESPONSE_BYTES

@@ -25,14 +25,12 @@ def _detect(view: SignatureView) -> Detection:
     request = (view.proto == UDP) & (i0 == 0) & _message(view, i0)
     answer = (r0 > 0) & _message(view, r0)
     fires = request & answer
-    evidence = {r: f"stun: message type 0x{u16(view.head(i0), 0)[r]:04x} with the magic cookie"
-                   + (", answered" if fires[r] else "") for r in np.flatnonzero(request)}
-    return Detection(np.where(fires, 1.0, np.where(request, 0.7, 0.0)), evidence)
+    return Detection(np.where(fires, 1.0, np.where(request, 0.7, 0.0)))
 
 
 def detect(view: SignatureView) -> Detection:
     h0 = view.head(view.index(0))
-    return on_candidates(view, (view.proto == UDP) & ((h0[:, 0] & 0xC0) == 0), _detect)
+    return on_candidates(view, (view.proto == UDP) & ((h0[:, 0] & 0xC0) == 0) & (u32(h0, 4) == MAGIC_COOKIE), _detect)
 
 
 SIGNATURE = Signature(name="stun", title="STUN", kind="protocol", detect=detect, ports=(("udp", 3478),),

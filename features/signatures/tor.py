@@ -25,12 +25,11 @@ def random_looking(label: str) -> bool:
 
 def cell_share(view: SignatureView):
     down = (view.seq_dir == 1) & (view.seq_len > 0)
-    sizes = view.seq_len
+    sizes = view.seq_len[down]                  # the server's packets alone are divided
     cells = np.zeros_like(down)
-    for record in CELL_RECORDS:
-        cells |= sizes % record == 0
+    cells[down] = (sizes % CELL_RECORDS[0] == 0) | (sizes % CELL_RECORDS[1] == 0)
     n = down.sum(1)
-    return np.where(n > 0, (down & cells).sum(1) / np.maximum(n, 1), 0.0)
+    return np.where(n > 0, cells.sum(1) / np.maximum(n, 1), 0.0)
 
 
 def detect(view: SignatureView) -> Detection:

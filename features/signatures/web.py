@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from features.signatures.base import TCP, Detection, Signature, SignatureView, startswith, startswith_any
+from features.signatures.base import Detection, Signature, SignatureView, on_candidates, startswith_any
 
 METHODS = (b"GET ", b"POST ", b"HEAD ", b"PUT ", b"DELETE ", b"OPTIONS ", b"PATCH ", b"CONNECT ")
 
@@ -13,15 +13,16 @@ METHODS = (b"GET ", b"POST ", b"HEAD ", b"PUT ", b"DELETE ", b"OPTIONS ", b"PATC
 def detect_tls(view: SignatureView) -> Detection:
     c = view.columns
     fires = (c["tls_client_hello"] == 1) & (c["tls_server_hello"] == 1)
-    evidence = {r: f"tls: ClientHello (SNI '{c['tls_sni'][r]}') answered by ServerHello" for r in np.flatnonzero(fires)}
-    return Detection(np.where(fires, 1.0, np.where(c["tls_client_hello"] == 1, 0.4, 0.0)), evidence)
+    return Detection(np.where(fires, 1.0, np.where(c["tls_client_hello"] == 1, 0.4, 0.0)))
+
+
+def _detect_http(view: SignatureView) -> Detection:
+    client, clen = view.prefix(0)
+    return Detection(np.where(startswith_any(client, clen, METHODS), 1.0, 0.0))
 
 
 def detect_http(view: SignatureView) -> Detection:
-    client, clen = view.prefix(0)
-    server, slen = view.prefix(1)
-    fires = (view.proto == TCP) & startswith_any(client, clen, METHODS) & startswith(server, slen, b"HTTP/")
-    return Detection(np.where(fires, 1.0, 0.0), {r: "http: request answered by a response" for r in np.flatnonzero(fires)})
+    return on_candidates(view, view.http_answered(), _detect_http, shared="http")
 
 
 SIGNATURES = (

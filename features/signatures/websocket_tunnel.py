@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 
-from features.signatures.base import TCP, Detection, Signature, SignatureView, on_candidates, startswith
+from features.signatures.base import Detection, Signature, SignatureView, on_candidates, startswith
 
 MIN_BYTES = 48
 BINARY = 0x2
@@ -21,8 +21,13 @@ def _entropy(data: bytes) -> float:
     return float(-(p * np.log2(p)).sum())
 
 
-def _random(data: bytes) -> bool:
-    return len(data) >= MIN_BYTES and _entropy(data) >= 0.8 * math.log2(min(len(data), 256))
+def _randomness(data: bytes):
+    """The entropy of data that looks random (at least MIN_BYTES, within 80% of the most its length allows),
+    else None."""
+    if len(data) < MIN_BYTES:
+        return None
+    entropy = _entropy(data)
+    return entropy if entropy >= 0.8 * math.log2(min(len(data), 256)) else None
 
 
 def _frame(data: bytes):
@@ -40,16 +45,20 @@ def _frame(data: bytes):
     plausible = opcode in (1, 2) or (opcode in (8, 9, 10) and fin and length <= 125)
     if not plausible or len(mask) < 4:
         return None
-    masked = np.frombuffer(data[pos:pos + length], np.uint8)
-    body = (masked ^ np.resize(np.frombuffer(mask, np.uint8), len(masked))).tobytes()
+    masked = data[pos:pos + length]
+    # XOR with the 4-byte mask repeated, as one integer operation over the whole payload.
+    key = (mask * (len(masked) // 4 + 1))[:len(masked)]
+    body = (int.from_bytes(masked, "little") ^ int.from_bytes(key, "little")).to_bytes(len(masked), "little")
     return opcode, data[0] & 0x70, body
 
 
 def _detect(view: SignatureView) -> Detection:
     client, clen = view.prefix(0)
+    server, slen = view.prefix(1)
     evidence = {}
     score = np.zeros(view.m)
-    for r in range(view.m):
+    upgraded = startswith(client, clen, b"GET ") & startswith(server, slen, b"HTTP/1.1 101")
+    for r in np.flatnonzero(upgraded):
         data = client[r, :clen[r]].tobytes()
         end = data.find(b"\r\n\r\n")
         if end < 0 or b"websocket" not in data[:end].lower():
@@ -57,22 +66,22 @@ def _detect(view: SignatureView) -> Detection:
         rest = data[end + 4:]
         frame = _frame(rest)
         if frame is None:
-            if _random(rest):
+            entropy = _randomness(rest)
+            if entropy is not None:
                 score[r] = 0.8
                 evidence[r] = (f"websocket tunnel: upgrade answered by 101, then {len(rest)} random bytes "
-                               f"({_entropy(rest):.2f} bits/byte) instead of WebSocket frames (obfs)")
-        elif frame[0] == BINARY and not frame[1] and _random(frame[2]):
-            score[r] = 0.8
-            evidence[r] = (f"websocket tunnel: upgrade answered by 101, first client frame binary {len(frame[2])} B "
-                           f"with {_entropy(frame[2]):.2f} bits/byte once unmasked")
+                               f"({entropy:.2f} bits/byte) instead of WebSocket frames (obfs)")
+        elif frame[0] == BINARY and not frame[1]:
+            entropy = _randomness(frame[2])
+            if entropy is not None:
+                score[r] = 0.8
+                evidence[r] = (f"websocket tunnel: upgrade answered by 101, first client frame binary "
+                               f"{len(frame[2])} B with {entropy:.2f} bits/byte once unmasked")
     return Detection(score, evidence)
 
 
 def detect(view: SignatureView) -> Detection:
-    client, clen = view.prefix(0)
-    server, slen = view.prefix(1)
-    candidates = (view.proto == TCP) & startswith(client, clen, b"GET ") & startswith(server, slen, b"HTTP/1.1 101")
-    return on_candidates(view, candidates, _detect)
+    return on_candidates(view, view.http_answered(), _detect, shared="http")
 
 
 SIGNATURE = Signature(
