@@ -13,8 +13,9 @@ How signatures and the model combine:
   whose handshake names another protocol than TLS (MODEL_ALONE_PROTOCOLS): DTLS, STUN, QUIC, SSH, DNS, HTTP.
 - A signature decides alone in one case only: when it verifies the handshake of a VPN or proxy protocol in
   both directions (confidence >= DECISIVE), for example a WireGuard initiation and response linked by the
-  receiver index, or a SOCKS5 greeting and its reply. The flow then gets that protocol even if the model said
-  normal. Signatures of whole families (fully encrypted, TLS-in-TLS) never decide alone.
+  receiver index, or a SOCKS5 greeting and its reply. The flow then gets that signature's label and protocol,
+  and a score of at least DECISIVE, whatever the model said. Signatures of whole families (fully encrypted,
+  TLS-in-TLS) never decide alone.
 - A flow to a server that an earlier or concurrent flow of the same capture was flagged for needs less: the
   model's lean (see detector.companions).
 """
@@ -97,9 +98,8 @@ class Analyzer:
         label[unknown] = _signature_labels(frame["signatures"].to_numpy()[unknown])
         decided = self._decisive_signatures(frame)
         for i, (sig_label, _) in decided.items():
-            if label[i] == "normal":
-                label[i] = sig_label
-                score[i] = max(score[i], DECISIVE)
+            label[i] = sig_label
+            score[i] = max(score[i], DECISIVE)
 
         # Protocol names: a recognised application protocol names a normal flow, else it is `other`; the protocol
         # booster names vpn and proxy flows (it runs only there).
@@ -112,9 +112,8 @@ class Analyzer:
             best = np.argmax(within, axis=1)
             # A label the model has no class of (a model trained without proxies, say) names nothing.
             protocol[named] = np.where(within.max(axis=1) >= 0, self.class_protocol[best], "other")
-        for i, (sig_label, sig_protocol) in decided.items():
-            if label[i] == sig_label:
-                protocol[i] = sig_protocol  # a verified handshake names its protocol better than the model
+        for i, (_, sig_protocol) in decided.items():
+            protocol[i] = sig_protocol  # a verified handshake names its protocol better than the model
 
         evidence = frame["evidence"].fillna("").to_numpy().astype(object) if "evidence" in frame else \
             np.full(n, "", object)

@@ -35,24 +35,27 @@ class TreeEnsemble:
 
     @classmethod
     def from_text(cls, text: str) -> "TreeEnsemble":
-        header, *blocks = text.split("\nend of trees")[0].split("\nTree=")
+        header, _, trees = text.partition("\nTree=")
+        trees = trees.partition("\nend of trees")[0]
         fields = dict(line.split("=", 1) for line in header.splitlines() if "=" in line)
         try:
             n_classes = int(fields["num_tree_per_iteration"])
             n_features = int(fields["max_feature_idx"]) + 1
         except (KeyError, ValueError):
             raise TreeFormatError("not a LightGBM text model (no num_tree_per_iteration or max_feature_idx)") from None
-        if not blocks:
+        trees = _fields(trees)
+        leaf_counts = _field(trees, "num_leaves", np.int64)
+        if not len(leaf_counts):
             raise TreeFormatError("a LightGBM model without trees")
-        trees = [_parse_tree(block) for block in blocks]
+        if _field(trees, "num_cat", np.int64).any() or _field(trees, "is_linear", np.int64).any():
+            raise TreeFormatError("categorical or linear trees are not supported")
+        node_counts = leaf_counts - 1
+        split = {name: _field(trees, name, dtype, node_counts.sum()) for name, dtype in _NODE_FIELDS.items()}
         self = cls()
-        self.text, self.n_classes, self.n_features, self.n_trees = text, n_classes, n_features, len(trees)
-        split = {name: np.concatenate([nodes[name] for nodes, _ in trees]) for name in _NODE_FIELDS}
+        self.text, self.n_classes, self.n_features, self.n_trees = text, n_classes, n_features, len(leaf_counts)
         self.nodes = _pack(split)
         self.node_value = split["internal_value"]
-        self.leaf_value = np.concatenate([leaves for _, leaves in trees])
-        node_counts = np.array([len(nodes["split_feature"]) for nodes, _ in trees], np.int64)
-        leaf_counts = np.array([len(leaves) for _, leaves in trees], np.int64)
+        self.leaf_value = _field(trees, "leaf_value", np.float64, leaf_counts.sum())
         self.leaf_start = np.cumsum(leaf_counts) - leaf_counts
         node_start = np.cumsum(node_counts) - node_counts
         has_nodes = node_counts > 0
@@ -101,15 +104,22 @@ class TreeEnsemble:
         return out
 
 
-def _parse_tree(block: str):
-    """({node field: array}, leaf values) of one tree's text, from its index line on."""
-    fields = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
-    if int(fields.get("num_cat", 0)) or int(fields.get("is_linear", 0)):
-        raise TreeFormatError(f"tree {block.split(chr(10), 1)[0]}: categorical or linear trees are not supported")
-    leaves = np.array(fields["leaf_value"].split(), np.float64)
-    has_nodes = len(leaves) > 1
-    return {name: np.array(fields[name].split() if has_nodes else [], np.float64).astype(dtype)
-            for name, dtype in _NODE_FIELDS.items()}, leaves
+def _fields(trees: str) -> dict:
+    """{field: its text in every tree, end to end}."""
+    by_name = {}
+    for line in trees.split("\n"):
+        name, _, values = line.partition("=")
+        if values:
+            by_name.setdefault(name, []).append(values)
+    return {name: " ".join(values) for name, values in by_name.items()}
+
+
+def _field(trees: dict, name: str, dtype, count=None) -> np.ndarray:
+    """The values of one field of every tree, end to end."""
+    values = np.fromstring(trees.get(name, ""), np.float64, sep=" ")
+    if count is not None and len(values) != count:
+        raise TreeFormatError(f"{name}: {len(values)} values where the trees' sizes make {count}")
+    return values.astype(dtype)
 
 
 def _pack(split: dict) -> np.ndarray:

@@ -50,6 +50,17 @@ def test_a_signature_is_enough_and_names_the_label_where_the_model_knows_nothing
     assert list(out.label) == ["vpn", "proxy", "vpn", "normal"]
 
 
+def test_a_verified_handshake_decides_label_protocol_and_a_score_of_at_least_decisive():
+    frame = flows([0.01, 0.3, 0.97], ["s1", "s2", "s3"], signatures=["socks", "socks", "wireguard"])
+    frame["sig_socks"] = np.float32([0.95, 0.95, 0.0])
+    frame["sig_wireguard"] = np.float32([0.0, 0.0, 0.95])
+    out = Analyzer(FixedScores()).classify(frame)
+    # The model leans vpn (its only tunnel label) on every flow; the verified SOCKS handshakes say proxy.
+    assert list(out.label) == ["proxy", "proxy", "vpn"]
+    assert list(out.protocol) == ["socks", "socks", "wireguard"]
+    assert list(out.score) == [0.9, 0.9, 0.97]
+
+
 def test_companions_of_a_flagged_flow_need_only_the_models_lean():
     # One confident two-way flow to s1; one-way flows to s1 (score 0.6 and 0.3) and to s2 (0.6); a flow to s1
     # in another capture.

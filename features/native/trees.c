@@ -20,17 +20,16 @@
 typedef struct {
     uint32_t feature;   /* and the flags above */
     float threshold;
-    int32_t left, right;
+    int32_t child[2];   /* left, right */
 } Node;
 
+/* Without a branch: which way a value goes is as good as random to the branch predictor. */
 static inline int32_t next_node(const Node *node, const float *row) {
     float value = row[node->feature & FEATURE_MASK];
-    int left;
-    if (fabsf(value) > ZERO_THRESHOLD)   /* false for NaN too */
-        left = value <= node->threshold;
-    else
-        left = (node->feature & (isnan(value) ? NAN_LEFT : ZERO_LEFT)) != 0;
-    return left ? node->left : node->right;
+    int usual = fabsf(value) > ZERO_THRESHOLD;                    /* false for NaN too */
+    int special_left = (node->feature >> (30 + (value != value))) & 1;   /* NAN_LEFT or ZERO_LEFT */
+    int left = usual ? value <= node->threshold : special_left;
+    return node->child[!left];
 }
 
 /* raw[r * n_classes + k] = sum of the leaf values of class k's trees (tree t is class t % n_classes), in tree
