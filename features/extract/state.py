@@ -187,14 +187,23 @@ class FeatureState:
         """The state of every flow held since the last call, in the order held; their feature rows become free.
 
         The arrays are views of buffers that the next call overwrites: copy what must outlive it. (Fresh
-        arrays of this size would be fresh pages every time, which the kernel must zero first.)"""
+        arrays of this size would be fresh pages every time, which the kernel must zero first.)
+
+        Of the stream prefixes and packet heads, only the bytes held are copied, and the first 64 of each
+        prefix (read under length masks): past them a row holds what the buffer held, as the state rows hold
+        an earlier flow's bytes past a prefix's length. Most of those buffers is never filled."""
         rows = self._held[0] if len(self._held) == 1 else np.concatenate(self._held or [np.zeros(0, np.int64)])
         n = len(rows)
         if n > self._buffer_rows:
             self._buffer_rows = max(n, 2 * self._buffer_rows)
             self._buffers = {name: np.empty((self._buffer_rows,) + shape, dtype) for name, (shape, dtype)
                              in self._shapes.items() if name in _FLOW_ROW_FIELDS}
-        gathered = FlowRows(**{name: native.gather_rows(getattr(self, name), rows, buffer[:n])
+        I = native.gather_rows(self.I, rows, self._buffers["I"][:n])
+        n_heads, head_bytes = self.heads.shape[1:]
+        used = {"prefix0": np.maximum(I[:, k.PREFIX_LEN], 64), "prefix1": np.maximum(I[:, k.PREFIX_LEN + 1], 64),
+                "heads": np.minimum(I[:, k.PL_PKTS] + I[:, k.PL_PKTS + 1], n_heads) * head_bytes}
+        gathered = FlowRows(**{name: I if name == "I" else
+                               native.gather_rows(getattr(self, name), rows, buffer[:n], used.get(name))
                                for name, buffer in self._buffers.items()})
         self._free(rows)
         self._held, self.held = [], 0

@@ -176,12 +176,15 @@ def byte_entropies(data, lengths, c_log_c, out):
                     len(c_log_c), _ptr(out, np.float64))
 
 
-_gather_rows = declare("gather_rows", _I, _P, _P, _I, _P)
+_gather_rows = declare("gather_rows", _I, _P, _P, _I, _P, _P)
 
 
-def gather_rows(array: np.ndarray, rows: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+def gather_rows(array: np.ndarray, rows: np.ndarray, out: np.ndarray | None = None,
+                used: np.ndarray | None = None) -> np.ndarray:
     """array[rows] for a C-contiguous array and int64 row numbers within it (see gather.c), written into
-    `out` (C-contiguous, of array's dtype and row shape, len(rows) rows) when given."""
+    `out` (C-contiguous, of array's dtype and row shape, len(rows) rows) when given. With `used` (bytes per
+    gathered row), only that many first bytes of each row are copied (in whole cache lines) and the rest of
+    `out`'s row is left as it was."""
     if not array.flags.c_contiguous:
         raise TypeError("gather_rows needs a C-contiguous array")
     rows = np.ascontiguousarray(rows, np.int64)
@@ -192,7 +195,12 @@ def gather_rows(array: np.ndarray, rows: np.ndarray, out: np.ndarray | None = No
     elif out.shape != (len(rows),) + array.shape[1:] or out.dtype != array.dtype or not out.flags.c_contiguous:
         raise ValueError("out must be a C-contiguous array of the gathered rows' shape and dtype")
     row_bytes = array.itemsize * int(np.prod(array.shape[1:], dtype=np.int64))
-    _gather_rows(len(rows), _ptr(rows), array.ctypes.data, row_bytes, out.ctypes.data)
+    if used is not None:
+        used = np.ascontiguousarray(used, np.int64)
+        if len(used) != len(rows):
+            raise ValueError("used must give one byte count per gathered row")
+    _gather_rows(len(rows), _ptr(rows), array.ctypes.data, row_bytes, None if used is None else _ptr(used),
+                 out.ctypes.data)
     return out
 
 

@@ -17,10 +17,9 @@ static inline double sum_c_log_c(const uint8_t *row, int64_t n, int64_t *counts,
     double s = 0.0;
     for (int64_t j = 0; j < n; j++) {
         int64_t c = counts[row[j]];
-        if (c) {
-            s += c < c_log_c_len ? c_log_c[c] : (double)c * log2((double)c);
-            counts[row[j]] = 0;
-        }
+        /* A byte seen once adds 1 * log2(1) = 0, which leaves s as it is (s >= 0): most bytes of random data. */
+        if (c > 1) s += c < c_log_c_len ? c_log_c[c] : (double)c * log2((double)c);
+        counts[row[j]] = 0;
     }
     return s;
 }
