@@ -22,6 +22,8 @@ How signatures and the model combine:
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
@@ -126,10 +128,13 @@ class Analyzer:
             notes = self._model_evidence(X[unexplained], np.array([label_index[v] for v in label[unexplained]]))
             for i, note in zip(unexplained, notes):
                 evidence[i] = note
-        out["label"] = label
-        out["protocol"] = protocol
-        out["score"] = np.round(score, 4)
-        out["evidence"] = evidence
+        with warnings.catch_warnings():
+            # Frames come with one block per column (see detector.commands.analyze); four more cost nothing.
+            warnings.simplefilter("ignore", pd.errors.PerformanceWarning)
+            out["label"] = label
+            out["protocol"] = protocol
+            out["score"] = np.round(score, 4)
+            out["evidence"] = evidence
         return out
 
     def _companions(self, frame, score, label, protocol, evidence):

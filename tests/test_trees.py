@@ -34,6 +34,8 @@ def test_shipped_boosters_score_as_lightgbm(booster):
     X = np.concatenate([X, on[:len(nodes)], up[:len(nodes)]])
     np.testing.assert_array_equal(trees.raw_score(X), reference.predict(X, raw_score=True))
     np.testing.assert_allclose(trees.predict_proba(X), reference.predict(X), rtol=0, atol=1e-15)
+    trees.quickscore = None   # the tree walk, for trees of more than 64 leaves
+    np.testing.assert_array_equal(trees.raw_score(X), reference.predict(X, raw_score=True))
 
 
 @pytest.mark.parametrize("options,shows", [({"zero_as_missing": True}, "decision_type=6"),
@@ -51,6 +53,17 @@ def test_missing_value_rules_and_one_leaf_trees(options, shows):
     assert shows in text
     trees = TreeEnsemble.from_text(text)
     test = _awkward_rows(2000, 6, seed=2)
+    np.testing.assert_array_equal(trees.raw_score(test), reference.predict(test, raw_score=True))
+
+
+def test_trees_of_more_than_64_leaves_are_walked():
+    rng = np.random.default_rng(4)
+    X, y = rng.normal(size=(400, 6)).astype(np.float32), rng.integers(0, 3, 400)
+    params = {"objective": "multiclass", "num_class": 3, "num_leaves": 100, "min_data_in_leaf": 1, "verbosity": -1}
+    reference = lgb.train(params, lgb.Dataset(X, y), num_boost_round=5)
+    trees = TreeEnsemble.from_text(reference.model_to_string())
+    assert trees.quickscore is None
+    test = _awkward_rows(2000, 6, seed=5)
     np.testing.assert_array_equal(trees.raw_score(test), reference.predict(test, raw_score=True))
 
 
