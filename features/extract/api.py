@@ -29,7 +29,7 @@ def extract_features(paths, early_packets: int = DEFAULT_EARLY_PACKETS, **option
     table = feature_reader(paths, early_packets, **options).to_arrow()
     if table.num_rows == 0:
         return pd.DataFrame(columns=[name for name, _, _ in FLOW_COLUMNS] + COMPUTED_COLUMNS)
-    return table.to_pandas(split_blocks=True)  # consolidating ~400 columns into 2-D blocks costs ten times more
+    return table.to_pandas()
 
 
 def feature_matrix(frame: pd.DataFrame) -> np.ndarray:
