@@ -44,5 +44,5 @@ def server_keys(frame) -> list[tuple[str, str]] | None:
     """(capture, responder address) of every flow; None for a frame of features without flow columns."""
     if "dst_ip" not in frame:
         return None
-    capture = frame["capture"].astype(str) if "capture" in frame else [""] * len(frame)
-    return list(zip(capture, frame["dst_ip"].astype(str)))
+    capture = frame["capture"].to_numpy(dtype=object) if "capture" in frame else [""] * len(frame)
+    return list(zip(capture, frame["dst_ip"].to_numpy(dtype=object)))
