@@ -100,9 +100,14 @@ class FeatureState:
 
     The flow table keeps a batch's worth of spare rows, so sizing these arrays like the table would cost
     gigabytes; instead a feature row is taken when a flow starts and given back when it ends.
+
+    The arrays start with room for `initial_rows` flows (110 MB with the defaults), but only in address space:
+    they are zero pages until a row is written, and rows are handed out lowest first, so resident memory
+    follows the flows actually open. Growing copies every array into fresh pages (18 ms per 1M-packet
+    capture when they started at 4,096 rows).
     """
 
-    def __init__(self, layout: StateLayout | None = None, initial_rows: int = 4096):
+    def __init__(self, layout: StateLayout | None = None, initial_rows: int = 16384):
         self.layout = layout or StateLayout()
         self.capacity = 0
         self._shapes = self._row_shapes()

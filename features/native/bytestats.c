@@ -10,16 +10,26 @@ static const uint8_t POPCOUNT[256] = {
     B6(0), B6(1), B6(1), B6(2)
 };
 
-/* sum of c * log2(c) over the byte counts of row[:n], counted in `counts` by the caller; visits each distinct
- * byte once, in order of first appearance (the order fixes the rounding), and leaves the counts zeroed. */
-static inline double sum_c_log_c(const uint8_t *row, int64_t n, int64_t *counts, const double *c_log_c,
+/* sum of c * log2(c) over the byte counts of row[:n], counted in `counts` by the caller, which it leaves zeroed.
+ *
+ * The terms are added over the distinct bytes in order of first appearance (the order fixes the rounding),
+ * skipping bytes seen once (1 * log2(1) = 0 would leave the sum as it is). A first walk over the row only
+ * collects the counts of that order, with no branch: on random payload `c > 1` is a coin toss the branch
+ * predictor loses, and most bytes add nothing. The sum then runs over the few counts collected. */
+static inline double sum_c_log_c(const uint8_t *row, int64_t n, uint32_t *counts, const double *c_log_c,
                                  int64_t c_log_c_len) {
-    double s = 0.0;
+    uint32_t repeated[257];       /* k reaches 256 when every byte value repeats; later bytes still store at k */
+    int64_t k = 0;
     for (int64_t j = 0; j < n; j++) {
-        int64_t c = counts[row[j]];
-        /* A byte seen once adds 1 * log2(1) = 0, which leaves s as it is (s >= 0): most bytes of random data. */
-        if (c > 1) s += c < c_log_c_len ? c_log_c[c] : (double)c * log2((double)c);
+        const uint32_t c = counts[row[j]];
         counts[row[j]] = 0;
+        repeated[k] = c;
+        k += c > 1;
+    }
+    double s = 0.0;
+    for (int64_t i = 0; i < k; i++) {
+        const uint32_t c = repeated[i];
+        s += c < c_log_c_len ? c_log_c[c] : (double)c * log2((double)c);
     }
     return s;
 }
@@ -29,7 +39,7 @@ static inline double sum_c_log_c(const uint8_t *row, int64_t n, int64_t *counts,
 void byte_profiles(int64_t m, const uint8_t *data, int64_t width, const int64_t *lengths, const double *c_log_c,
                    int64_t c_log_c_len, double *entropy, double *popcount, double *printable, double *ascii,
                    int64_t *longest, uint8_t *first6) {
-    int64_t counts[256] = {0};
+    uint32_t counts[256] = {0};
     for (int64_t r = 0; r < m; r++) {
         const uint8_t *row = data + r * width;
         int64_t n = lengths[r] < width ? lengths[r] : width;
@@ -65,7 +75,7 @@ void byte_profiles(int64_t m, const uint8_t *data, int64_t width, const int64_t 
  * other counts cost as much as the entropy on their short rows. */
 void byte_entropies(int64_t m, const uint8_t *data, int64_t width, const int64_t *lengths, const double *c_log_c,
                     int64_t c_log_c_len, double *entropy) {
-    int64_t counts[256] = {0};
+    uint32_t counts[256] = {0};
     for (int64_t r = 0; r < m; r++) {
         const uint8_t *row = data + r * width;
         int64_t n = lengths[r] < width ? lengths[r] : width;

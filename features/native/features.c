@@ -89,15 +89,18 @@ static void reset_row(feature_state_t *st, int64_t s, int64_t proto, int64_t t) 
 }
 
 /* Extend a direction's stream prefix: TCP segments only in sequence (a retransmission or a gap ends it, so
- * the prefix is always bytes as the application sent them); other transports keep one datagram. */
-static void append_prefix(int64_t *I, int64_t d, int64_t proto, int64_t seq, int first, const uint8_t *data,
+ * the prefix is always bytes as the application sent them); other transports keep one datagram. The TCP
+ * sequence number is read only while the prefix can still grow: that load is a cache miss on the packet
+ * (the batch's bytes were last read by the decoder), and most packets of a long flow come after it closed. */
+static void append_prefix(int64_t *I, int64_t d, int64_t proto, const uint8_t *tcp, int first, const uint8_t *data,
                           int64_t off, int64_t cap, int64_t length, uint8_t *prefix, int64_t capacity) {
     int64_t have = I[PREFIX_LEN + d];
     int64_t room = capacity - have;
     if (proto == TCP) {
         int64_t expected = I[PREFIX_NEXT_SEQ + d];
+        if (!first && (expected < 0 || room <= 0)) return;      /* closed, or full: nothing more can be kept */
+        const int64_t seq = ((int64_t)tcp[4] << 24) | ((int64_t)tcp[5] << 16) | ((int64_t)tcp[6] << 8) | (int64_t)tcp[7];
         if (first) expected = seq;
-        else if (expected < 0) return;
         if (seq != expected) {
             /* Behind: a retransmission, skip it. Ahead: a segment is missing; the prefix ends here. */
             if (((seq - expected) & 0xFFFFFFFF) < 0x80000000) I[PREFIX_NEXT_SEQ + d] = -1;
@@ -238,14 +241,10 @@ void feature_update(int64_t n, const int64_t *slot, const int64_t *direction, co
 
         if (before == 0) I[PREFIX_FIRST + d] = length;
         if (p == TCP && off < l4_off[i] + 20) continue;   /* a non-first IP fragment: no TCP header to place it */
-        int64_t seq = 0;
-        if (p == TCP) {
-            const uint8_t *h = data + l4_off[i] + 4;
-            seq = ((int64_t)h[0] << 24) | ((int64_t)h[1] << 16) | ((int64_t)h[2] << 8) | (int64_t)h[3];
-        }
-        if (d == 0) append_prefix(I, 0, p, seq, before == 0, data, off, cap, length, st->prefix0 + s * st->prefix0_cap,
+        const uint8_t *tcp = data + l4_off[i];
+        if (d == 0) append_prefix(I, 0, p, tcp, before == 0, data, off, cap, length, st->prefix0 + s * st->prefix0_cap,
                                   st->prefix0_cap);
-        else append_prefix(I, 1, p, seq, before == 0, data, off, cap, length, st->prefix1 + s * st->prefix1_cap,
+        else append_prefix(I, 1, p, tcp, before == 0, data, off, cap, length, st->prefix1 + s * st->prefix1_cap,
                            st->prefix1_cap);
     }
 }
