@@ -272,17 +272,21 @@ def columns(client, client_len, server, server_len) -> dict:
         if ch is not None:
             hellos.append((i, fingerprints(ch), ch.length, _server_name(ch.sni), ",".join(ch.alpn), bool(ch.alpn)))
     hello = found["status"] == native.HELLO
-    keys, key_len, length = found["keys"][hello], found["key_len"][hello], found["length"][hello]
-    sni_off, sni_len = found["sni_off"][hello], found["sni_len"][hello]
-    alpn_off, alpn_len = found["alpn_off"][hello], found["alpn_len"][hello]
-    for j, i in enumerate(candidates[hello]):
-        key = keys[j, :key_len[j]].tobytes()
+    keys = found["keys"]
+    # Per flow only bytes are sliced and looked up: plain ints and bytes objects, as numpy scalars and
+    # array slices cost several times more per flow.
+    for j, i, key_len, length, sni_off, sni_len, alpn_off, alpn_len in zip(
+            *(a.tolist() for a in (np.flatnonzero(hello), candidates[hello], found["key_len"][hello],
+                                   found["length"][hello], found["sni_off"][hello], found["sni_len"][hello],
+                                   found["alpn_off"][hello], found["alpn_len"][hello]))):
+        key = keys[j, :key_len].tobytes()
         prints = _FINGERPRINTS.get(key)
+        row = client[i]
         if prints is None:
-            prints = _FINGERPRINTS.put(key, fingerprints(parse_client_hello(client[i, :client_len[i]].tobytes())))
-        name = _SERVER_NAMES[client[i, sni_off[j]:sni_off[j] + sni_len[j]].tobytes()]
-        alpn = _ALPN[client[i, alpn_off[j]:alpn_off[j] + alpn_len[j]].tobytes()] if alpn_off[j] >= 0 else ""
-        hellos.append((i, prints, length[j], name, alpn, alpn_len[j] > 2))
+            prints = _FINGERPRINTS.put(key, fingerprints(parse_client_hello(row[:client_len[i]].tobytes())))
+        name = _SERVER_NAMES[row[sni_off:sni_off + sni_len].tobytes()]
+        alpn = _ALPN[row[alpn_off:alpn_off + alpn_len].tobytes()] if alpn_off >= 0 else ""
+        hellos.append((i, prints, length, name, alpn, alpn_len > 2))
     if hellos:
         rows, prints, length, names, alpn, alpn_present = zip(*hellos)
         rows = np.array(rows, np.int64)
@@ -301,8 +305,9 @@ def columns(client, client_len, server, server_len) -> dict:
         strings["ja4"][rows] = ja4_text
     server_hello = (server_len >= 6) & (server[:, 0] == 22) & (server[:, 1] == 3) & (server[:, 5] == 2)
     out["tls_server_hello"] = server_hello.astype(np.int64)
-    for i in np.flatnonzero(server_hello & (out["tls_client_hello"] == 1)):
-        subject, issuer = certificate_names(server[i, :server_len[i]].tobytes())
+    answered = np.flatnonzero(server_hello & (out["tls_client_hello"] == 1))
+    for i, n in zip(answered.tolist(), server_len[answered].tolist()):
+        subject, issuer = certificate_names(server[i, :n].tobytes())
         if subject and issuer:
             strings["tls_cert_subject_cn"][i] = subject
             strings["tls_cert_issuer_cn"][i] = issuer

@@ -34,6 +34,12 @@ static inline double sum_c_log_c(const uint8_t *row, int64_t n, uint32_t *counts
     return s;
 }
 
+/* Rows are short and far apart (most of a 2 KB prefix buffer is empty), too short for the hardware prefetcher
+ * to find: each would start with a wait on memory. */
+static inline void prefetch_row(const uint8_t *row, int64_t n) {
+    for (int64_t o = 0; o < n; o += 64) __builtin_prefetch(row + o);
+}
+
 /* Row r is data[r * width : r * width + lengths[r]] (cut at width). c_log_c[c] is c * log2(c), given by the
  * caller so that entropies equal those numpy computes; counts past the table take libm's log2. */
 void byte_profiles(int64_t m, const uint8_t *data, int64_t width, const int64_t *lengths, const double *c_log_c,
@@ -43,6 +49,7 @@ void byte_profiles(int64_t m, const uint8_t *data, int64_t width, const int64_t 
     for (int64_t r = 0; r < m; r++) {
         const uint8_t *row = data + r * width;
         int64_t n = lengths[r] < width ? lengths[r] : width;
+        if (r + 4 < m) prefetch_row(data + (r + 4) * width, lengths[r + 4] < width ? lengths[r + 4] : width);
         int64_t bits = 0, printable_n = 0, ascii_n = 0, run = 0, best = 0;
         for (int64_t j = 0; j < n; j++) {
             uint8_t b = row[j];

@@ -13,6 +13,7 @@ OpenVPN analyzers of other tools misfired on DNS), so most scores stay below 0.5
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Callable
 
 import numpy as np
@@ -51,15 +52,35 @@ class SignatureView:
         self.columns = columns
         self.m = len(rows)
         self.proto = rows.proto
-        mask = rows.sequence_mask()
-        self.seq_len = np.where(mask, rows.seq_len, 0).astype(np.int64)
-        self.seq_dir = np.where(mask, rows.seq_dir, -1).astype(np.int64)
-        self.heads = rows.heads
-        self.head_len = rows.head_lengths()
-        self.n_heads = self.heads.shape[1]
         self._rows = np.arange(self.m)
         self._cache = {}
         self._index_ids = set()
+
+    # The arrays below are made on first use: a view restricted to a signature's candidates often needs
+    # none of them, and over a subset each means gathering the rows first (the heads alone 1 KB a flow).
+    @cached_property
+    def _sequence_mask(self):
+        return self.rows.sequence_mask()
+
+    @cached_property
+    def seq_len(self):
+        return np.where(self._sequence_mask, self.rows.seq_len, 0).astype(np.int64)
+
+    @cached_property
+    def seq_dir(self):
+        return np.where(self._sequence_mask, self.rows.seq_dir, -1).astype(np.int64)
+
+    @cached_property
+    def heads(self):
+        return self.rows.heads
+
+    @cached_property
+    def head_len(self):
+        return self.rows.head_lengths()
+
+    @property
+    def n_heads(self):
+        return self.heads.shape[1]
 
     def restricted(self, mask: np.ndarray) -> "SignatureView":
         """The same view over only the flows in `mask`: signatures check cheap candidates first and run
