@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 import pyarrow as pa
 
@@ -65,36 +67,63 @@ def compute_columns(rows, early_packets: int = DEFAULT_EARLY_PACKETS) -> dict:
     from features import tls
     from features.signatures import run_signatures
 
-    columns = traffic.columns(rows, early_packets)
+    m = len(rows)
+    blocks = {dtype: np.empty((len(names), m), _NUMPY_DTYPES[dtype]) for dtype, names in _NAMES_BY_DTYPE.items()
+              if dtype != "string"}
+    read_later = np.empty((len(READ_LATER), m))
+    targets, readout_names = _readout_targets()
+    traffic.readout(rows, early_packets, [(j, blocks[dtype][i] if dtype else read_later[i])
+                                          for j, dtype, i in targets])
+    columns = dict(zip(READ_LATER, read_later))
     columns.update(bytestats.columns(rows))
     client, client_len = rows.prefix(0)
     server, server_len = rows.prefix(1)
     columns.update(tls.columns(client, client_len, server, server_len))
     columns.update(run_signatures(rows, columns, rows.I[:, k.RESPONDER_PORT]))
-    return _arrow_columns(columns)
+    return _arrow_columns(columns, blocks, readout_names)
 
 
-def _arrow_columns(columns: dict) -> dict:
+# Read-out columns that the signatures read. The read-out writes every column straight into its typed block,
+# and these also as float64: a signature must see them as they were computed, not rounded to float32. A
+# signature reading another read-out column finds it missing (KeyError): add it here.
+READ_LATER = ("src2dst_payload_packets", "dst2src_payload_packets", "src2dst_payload_max", "src2dst_payload_p50",
+              "src2dst_payload_p75", "dst2src_payload_p50")
+
+
+@lru_cache(maxsize=1)
+def _readout_targets():
+    """(read-out column, dtype of its block, row in the block) for every read-out column, and (read-out column,
+    None, index in READ_LATER) for those also kept as float64; and the set of read-out column names."""
+    names = traffic.readout_columns()
+    row = {name: (dtype, i) for dtype, block in _NAMES_BY_DTYPE.items() for i, name in enumerate(block)}
+    targets = [(j, *row[name]) for j, name in enumerate(names)]
+    targets += [(names.index(name), None, i) for i, name in enumerate(READ_LATER)]
+    return targets, frozenset(names)
+
+
+def _arrow_columns(columns: dict, blocks: dict, filled: frozenset) -> dict:
     """The schema's columns, in order, as Arrow arrays of their schema type.
 
-    Each dtype's columns are written into one block, then wrapped column by column without copying:
-    pa.array() on a numpy float column costs about 9 us, and ~380 columns per drain add up. Values pass
-    through float64 on their way, as they always have: an int64 rounds to float32 once via float64, not
-    straight (the two can differ past 2**24)."""
+    Each dtype's columns are in one block (`blocks`, in which the columns named in `filled` are written
+    already), wrapped column by column without copying: pa.array() on a numpy float column costs about 9 us,
+    and ~380 columns per drain add up. The read-out writes its 300 columns there itself: through a float64
+    block they cost as much again in memory traffic. Values pass through float64 on their way, as they always
+    have: an int64 rounds to float32 once via float64, not straight (the two can differ past 2**24)."""
     out = {}
     for dtype, names in _NAMES_BY_DTYPE.items():
         if dtype == "string":
             for name in names:
                 out[name] = pa.array(np.asarray(columns[name], object), pa.string())
             continue
-        m = len(np.asarray(columns[names[0]]))
-        block = np.empty((len(names), m), np.float32 if dtype == "float32" else np.float64)
+        block = blocks[dtype]
         for i, name in enumerate(names):
+            if name in filled:
+                continue
             values = np.asarray(columns[name])
-            block[i] = values if values.dtype == np.float64 else values.astype(np.float64)
-        if dtype != "float32":
-            block = np.nan_to_num(block, nan=0, copy=False).astype(_NUMPY_DTYPES[dtype])
+            values = values if values.dtype == np.float64 else values.astype(np.float64)
+            block[i] = values if dtype == "float32" else np.nan_to_num(values, nan=0).astype(block.dtype)
         buffer = pa.py_buffer(block)
+        m = block.shape[1]
         width = m * block.itemsize
         for i, name in enumerate(names):
             out[name] = pa.Array.from_buffers(_ARROW_TYPES[dtype], m, [None, buffer[i * width:(i + 1) * width]])

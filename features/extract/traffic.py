@@ -22,10 +22,17 @@ def readout_columns() -> tuple:
     return tuple(f.name for f in blocks if f.source == "features")
 
 
-def columns(rows, early_packets: int) -> dict:
+def readout(rows, early_packets: int, targets) -> None:
+    """Write the read-out's column j to the array of each (j, array) in `targets` (see native.readout)."""
     names = readout_columns()
-    out = np.empty((len(names), len(rows)))       # a column per row: contiguous, as Arrow wants it
-    written = native.readout(rows, early_packets, min(SEQUENCE_PACKETS, rows.seq_len.shape[1]), out)
+    written = native.readout(rows, early_packets, min(SEQUENCE_PACKETS, rows.seq_len.shape[1]), len(names), targets)
     if len(rows) and written != len(names):
         raise AssertionError(f"read-out wrote {written} columns, the schema names {len(names)}")
+
+
+def columns(rows, early_packets: int) -> dict:
+    """Every read-out column, as float64."""
+    names = readout_columns()
+    out = np.empty((len(names), len(rows)))
+    readout(rows, early_packets, list(enumerate(out)))
     return dict(zip(names, out))

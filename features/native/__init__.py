@@ -127,17 +127,26 @@ class _FlowRows(ctypes.Structure):
         + [("n_rec", _I), ("n_seq", _I)]
 
 
-_readout = declare("readout", _I, ctypes.POINTER(_FlowRows), _I, _I, _P, _I, restype=_I)
+_readout = declare("readout", _I, ctypes.POINTER(_FlowRows), _I, _I, _I, _I, _P, _P, _P, restype=_I)
+_READOUT_KINDS = {np.dtype(np.float64): 0, np.dtype(np.float32): 1, np.dtype(np.int32): 2, np.dtype(np.int8): 3}
 
 
-def readout(rows, early_packets, sequence_width, out):
-    """Fill `out` (columns, m) with the traffic columns of the flows in `rows` (a FlowRows; see readout.c);
-    returns the number of columns written."""
+def readout(rows, early_packets, sequence_width, columns, targets):
+    """Compute the traffic columns of the flows in `rows` (a FlowRows; see readout.c), `columns` values per
+    flow, and write value j of each flow to the array of each (j, array) in `targets` (contiguous, one entry
+    per flow; float64, float32, int32 or int8, converted as numpy's astype converts, NaN as 0 in integers);
+    returns the number of values per flow (-1: not `columns`)."""
     arrays = {name: np.ascontiguousarray(getattr(rows, name)) for name, kind in _FlowRows._fields_ if kind is _P}
     struct = _FlowRows(**{name: _ptr(a, a.dtype) for name, a in arrays.items()},
                        n_rec=rows.rec_ts.shape[1], n_seq=rows.seq_len.shape[1])
-    return _readout(len(rows), ctypes.byref(struct), early_packets, sequence_width, _ptr(out, np.float64),
-                    out.shape[0])
+    for _, a in targets:
+        if a.shape != (len(rows),) or not a.flags.c_contiguous or a.dtype not in _READOUT_KINDS:
+            raise ValueError("read-out targets must be contiguous float64, float32, int32 or int8 arrays, one entry per flow")
+    source = np.array([j for j, _ in targets], np.int64)
+    pointers = np.array([a.ctypes.data for _, a in targets], np.uintp)
+    kinds = np.array([_READOUT_KINDS[a.dtype] for _, a in targets], np.int64)
+    return _readout(len(rows), ctypes.byref(struct), early_packets, sequence_width, columns, len(targets), _ptr(source),
+                    pointers.ctypes.data, _ptr(kinds))
 
 
 _ack_bins = declare("ack_bins", _I, _P, _I, _I, _P)

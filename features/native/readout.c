@@ -49,6 +49,10 @@ static double *hist_stats(double *out, int64_t count, double total, double squar
     out[1] = hi * scale;
     out[2] = mean * scale;
     out[3] = sqrt(var) * scale;
+    if (lo == hi) {              /* one value (or all equal): every quantile clips to it, whatever the bins say */
+        for (int q = 0; q < 5; q++) out[4 + q] = lo * scale;
+        return out + 9;
+    }
     /* Quantiles rise, so each search goes on from the bin where the last one stopped: the same bins and the
      * same running sums as a search from bin 0, in one pass over the histogram. */
     double cum = 0.0;
@@ -322,30 +326,45 @@ static double *sequence(double *out, const flow_rows_t *f, int64_t r, int64_t n_
     return out;
 }
 
-/* Fill column j of flow r at out[j * m + r] for each of the m ended flows (columns contiguous, as Arrow
- * takes them); returns the columns written, at most `columns`. */
-int64_t readout(int64_t m, const flow_rows_t *f, int64_t early_packets, int64_t sequence_width, double *out,
-                int64_t columns) {
+/* Where read-out columns go: value `source` of each flow's row into column `column` (m values) of `kind`. */
+enum { AS_FLOAT64, AS_FLOAT32, AS_INT32, AS_INT8 };
+
+/* Compute each of the m ended flows' row of read-out values and write value source[i] of it to column[i]: straight
+ * into the typed blocks the columns end in (float32, int32, int8: what numpy's astype does, NaN to 0), and
+ * as float64 for the few that later code reads. A row is `columns` values long; returns the length of the
+ * rows written (-1 if they would not fit, or differ from `columns`). */
+int64_t readout(int64_t m, const flow_rows_t *f, int64_t early_packets, int64_t sequence_width, int64_t columns,
+                int64_t n_dest, const int64_t *source, void *const *column, const int64_t *kind) {
     double values[64], row[512];
     int64_t written = 0;
     if (f->n_rec > 64 || columns > 512) return -1;
+    for (int64_t i = 0; i < n_dest; i++)
+        if (source[i] < 0 || source[i] >= columns) return -1;
     for (int64_t r = 0; r < m; r++) {
         const int64_t *I = f->I + r * N_INT;
         int64_t n_rec = I[PKTS] + I[PKTS + 1], n_seq = I[PL_PKTS] + I[PL_PKTS + 1];
         if (n_rec > f->n_rec) n_rec = f->n_rec;
         if (n_seq > f->n_seq) n_seq = f->n_seq;
         int64_t rtt_ns = -1;
-        int64_t source = round_trip(f, r, n_rec, n_seq, &rtt_ns);
-        double rtt_ms = source > 0 ? (double)rtt_ns / NS_PER_MS : NAN;
+        int64_t source_of_rtt = round_trip(f, r, n_rec, n_seq, &rtt_ns);
+        double rtt_ms = source_of_rtt > 0 ? (double)rtt_ns / NS_PER_MS : NAN;
         double *c = row;
         c[0] = rtt_ms;
-        c[1] = (double)source;
+        c[1] = (double)source_of_rtt;
         c = whole(c + 2, f, r, rtt_ms);
         c = early(c, f, r, early_packets < n_rec ? early_packets : n_rec, rtt_ms, values);
         c = sequence(c, f, r, n_seq, rtt_ms, sequence_width);
         written = c - row;
-        if (written > columns) return -1;
-        for (int64_t j = 0; j < written; j++) out[j * m + r] = row[j];
+        if (written != columns) return -1;
+        for (int64_t i = 0; i < n_dest; i++) {
+            const double v = row[source[i]];
+            switch (kind[i]) {
+            case AS_FLOAT64: ((double *)column[i])[r] = v; break;
+            case AS_FLOAT32: ((float *)column[i])[r] = (float)v; break;
+            case AS_INT32: ((int32_t *)column[i])[r] = isnan(v) ? 0 : (int32_t)v; break;
+            default: ((int8_t *)column[i])[r] = isnan(v) ? 0 : (int8_t)(int32_t)v; break;
+            }
+        }
     }
     return written;
 }
