@@ -77,7 +77,8 @@ def _joined_names(fired: np.ndarray) -> np.ndarray:
     """Per row, the names of the signatures that fired (columns of `fired`, in registry order), comma
     separated. Few combinations occur, so each is joined once rather than once per flow."""
     codes = fired.astype(np.int64) @ (np.int64(1) << np.arange(fired.shape[1], dtype=np.int64))
-    combos, which = np.unique(codes, return_inverse=True)
+    combos = np.unique(codes)
+    which = np.searchsorted(combos, codes)          # unique(return_inverse=True) argsorts the codes: 5x slower
     names = np.array([",".join(sig.name for j, sig in enumerate(REGISTRY) if code >> j & 1) for code in combos], object)
     return names[which]
 
