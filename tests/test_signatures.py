@@ -131,6 +131,14 @@ def socks5():
                          (0, b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n")], sport=1080)
 
 
+def socks5_reverse():
+    # The proxy connects out to its client and sends a preamble of its own; the client then greets over it.
+    return tcp_exchange([(0, b"\x4e\x5a\x8d\x08\x87\x4e"), (1, b"\x05\x01\x00"),
+                         (1, b"\x05\x01\x00\x01\x4a\x7d\x83\x67\x00\x50"), (0, b"\x05\x00"),
+                         (0, b"\x05\x00\x00\x01" + bytes(6)), (1, b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n")],
+                        sport=8855)
+
+
 def socks4():
     return tcp_exchange([(0, b"\x04\x01\x00\x50\x0a\x00\x00\x01user\x00"), (1, b"\x00\x5a" + bytes(6))], sport=1080)
 
@@ -222,6 +230,7 @@ CASES = {
     "l2tp": (l2tp, {"l2tp"}),
     "pptp": (pptp, {"pptp"}),
     "socks5": (socks5, {"socks"}),
+    "socks5_reverse": (socks5_reverse, {"socks"}),
     "socks4": (socks4, {"socks"}),
     "http_connect": (http_connect, {"http_connect"}),
     "http_absolute": (http_absolute, {"http_proxy"}),
