@@ -43,8 +43,9 @@ def format_addresses(hi: np.ndarray, lo: np.ndarray) -> list[str]:
             for row, v4 in zip(words, is_v4)]
 
 
-def flow_record_batch(rows: np.ndarray, capture: str, extra: dict | None = None) -> pa.RecordBatch:
-    """One Arrow record batch from state rows of ended flows (shape (m, N_COLUMNS))."""
+def flow_record_batch(rows: np.ndarray, capture, extra: dict | None = None) -> pa.RecordBatch:
+    """One Arrow record batch from state rows of ended flows (shape (m, N_COLUMNS)); `capture` names the
+    capture of them all, or of each row."""
     init_a = rows[:, k.INIT_IS_A] != 0
     pick = lambda a, b: np.where(init_a, rows[:, a], rows[:, b])  # noqa: E731
     src_hi, src_lo, dst_hi, dst_lo = pick(k.A_HI, k.B_HI), pick(k.A_LO, k.B_LO), pick(k.B_HI, k.A_HI), pick(k.B_LO, k.A_LO)
@@ -53,7 +54,7 @@ def flow_record_batch(rows: np.ndarray, capture: str, extra: dict | None = None)
     protocols = rows[:, k.PROTO]
     names = {p: transport_name(p) for p in np.unique(protocols)}
     columns = {
-        "capture": pa.array([capture] * len(rows), pa.string()).dictionary_encode().cast(pa.string()),
+        "capture": pa.array([capture] * len(rows) if isinstance(capture, str) else capture, pa.string()),
         "flow_id": rows[:, k.FLOW_ID],
         "src_ip": format_addresses(src_hi, src_lo),
         "src_port": pick(k.PORT_A, k.PORT_B).astype(np.int32),

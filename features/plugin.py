@@ -10,7 +10,7 @@ Lifecycle, all hooks vectorised (never one Python call per packet):
 - `hold(slots)` / `drain()`, used instead of `on_expire` when every plugin has a `hold_limit`: the rows ended
   and are given back to the table at once, but the plugin keeps what their columns need; `drain()` returns the
   columns of every flow held since the last drain, in the order held. The reader drains once `hold_limit`
-  flows are held and at the end of each capture: the fixed cost of computing columns (numpy calls, Arrow
+  flows are held, across captures, and at the end: the fixed cost of computing columns (numpy calls, Arrow
   arrays) is then paid per few thousand flows rather than per expiry, which ends a few hundred.
 A row names one flow for a whole batch (the table does not reuse a row within a batch), so scattering by
 `slot` is safe.

@@ -75,19 +75,22 @@ class FlowReader:
             self._failed(exc)
             return
         table = FlowTable(self.idle_timeout, self.active_timeout, self.max_flows, max_packets=self.max_packets)
+        ended = _Ended(self.plugins)
         with _Progress(paths, self.progress) as progress:
             for path in paths:
-                yield from self._read_capture(path, table, progress)
+                yield from self._read_capture(path, table, ended, progress)
+        out = ended.take(table, final=True)
+        if out is not None:
+            yield out
         if self.errors and self.on_error == "raise":
             raise self.errors[0]
 
-    def _read_capture(self, path, table: FlowTable, progress):
+    def _read_capture(self, path, table: FlowTable, ended: "_Ended", progress):
         table.reset()
         capacity = 0
         for plugin in self.plugins:
             plugin.on_capacity(len(table.state))
-        capture = str(path)
-        ended = _Ended(self.plugins, capture)
+        ended.capture = str(path)
         try:
             for batch in iter_batches(path, self.batch_size, notices=self.notices, on_stream=progress.track):
                 decoded = decode(batch)
@@ -107,7 +110,7 @@ class FlowReader:
         except CaptureError as exc:
             self._failed(exc)
         table.expire_all()
-        out = ended.take(table, final=True)
+        out = ended.take(table)
         if out is not None:
             yield out
 
@@ -137,14 +140,16 @@ class FlowReader:
 
 
 class _Ended:
-    """Record batches of the flows that end in one capture: one per expiry or, when every plugin can hold
-    ended flows (`FlowPlugin.hold_limit`), one per `hold_limit` flows and one at the end of the capture."""
+    """Record batches of the flows that end: one per expiry or, when every plugin can hold ended flows
+    (`FlowPlugin.hold_limit`), one per `hold_limit` flows, across captures (a directory of small captures
+    would otherwise pay the fixed cost of computing columns once per capture), and one at the end."""
 
-    def __init__(self, plugins, capture: str):
+    def __init__(self, plugins):
         self.plugins = plugins
-        self.capture = capture
+        self.capture = ""                       # the capture being read
         self.limit = min((p.hold_limit for p in plugins), default=0)
         self.rows: list[np.ndarray] = []        # table rows of the held flows, copied: the table reuses them
+        self.captures: list[str] = []           # the capture of each entry of rows
         self.held = 0
 
     def take(self, table: FlowTable, final: bool = False):
@@ -159,6 +164,7 @@ class _Ended:
             return flow_record_batch(table.state[slots], self.capture, extra)
         if len(slots):
             self.rows.append(table.state[slots])
+            self.captures.append(self.capture)
             for plugin in self.plugins:
                 plugin.hold(slots)
             self.held += len(slots)
@@ -168,8 +174,10 @@ class _Ended:
         for plugin in self.plugins:
             extra.update(plugin.drain())
         rows = self.rows[0] if len(self.rows) == 1 else np.concatenate(self.rows)
-        self.rows, self.held = [], 0
-        return flow_record_batch(rows, self.capture, extra)
+        captures = self.captures[0] if len(set(self.captures)) == 1 else \
+            np.repeat(np.array(self.captures, object), [len(r) for r in self.rows])
+        self.rows, self.captures, self.held = [], [], 0
+        return flow_record_batch(rows, captures, extra)
 
 
 class _Progress:

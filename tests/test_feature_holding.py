@@ -1,5 +1,5 @@
-"""Ended flows held and computed together (FlowPlugin.hold/drain): the same rows as computing them at each
-expiry, in the same order, within each capture, with every feature row given back."""
+"""Ended flows held and computed together (FlowPlugin.hold/drain), across captures: the same rows as computing
+them at each expiry, in the same order, each named by its capture, with every feature row given back."""
 
 from __future__ import annotations
 
@@ -33,8 +33,6 @@ def test_held_flows_come_out_as_computed_at_each_expiry(batch_size):
         expected = pd.concat([b.to_pandas() for b in at_expiry], ignore_index=True)
         got = pd.concat([b.to_pandas() for b in held], ignore_index=True)
         pd.testing.assert_frame_equal(got, expected)
-        for batch in held:                   # a batch never mixes captures
-            assert len(set(batch.column("capture").to_pylist())) == 1
         state = plugin.state
         assert state.held == 0 and int(state.free_top[0]) == state.capacity   # every feature row given back
     assert len(held) < len(at_expiry)
@@ -45,12 +43,13 @@ def test_held_flows_are_drained_at_the_limit():
         pytest.skip("the lab captures are not here")
     limit = 4
     batches, _ = _read(limit, batch_size=16)
-    captures = [b.column("capture")[0].as_py() for b in batches]
-    # Drained as soon as `limit` flows are held, and at the end of each capture whatever is left.
-    for i, batch in enumerate(batches):
-        last_of_capture = i + 1 == len(batches) or captures[i + 1] != captures[i]
-        assert batch.num_rows >= limit or last_of_capture
-    assert len(set(captures)) == len(CAPTURES)
+    # Drained as soon as `limit` flows are held, whichever captures they come from, and at the end whatever is
+    # left; so a batch holds flows of several small captures.
+    assert all(batch.num_rows >= limit for batch in batches[:-1])
+    assert 0 < batches[-1].num_rows
+    captures = [set(b.column("capture").to_pylist()) for b in batches]
+    assert any(len(names) > 1 for names in captures)
+    assert set().union(*captures) == {str(path) for path in CAPTURES}
 
 
 def test_rows_are_gathered_as_numpy_indexes_them():
