@@ -20,8 +20,9 @@ import pandas as pd
 # 1.0 first table; 1.1 prefix entropies dropped, signatures tls_tunnel, ws_tunnel and fake_tls added,
 # ssh_tunnel, anyconnect and IKE rules revised (ike_linked became ike_exchange); 1.2 Tor names revised;
 # 1.3 STUN recognised, L2TP's SCCRP may follow a ZLB, fully_encrypted ignores the first-six-printable exemption,
-# ssh_tunnel also fires on bulk both ways, an unanswered IKE request fires ipsec at 0.6.
-FEATURE_SCHEMA_VERSION = "1.3"
+# ssh_tunnel also fires on bulk both ways, an unanswered IKE request fires ipsec at 0.6; 1.4 SOCKS5 also reversed,
+# Facebook's Zero protocol recognised (not a model input) and exempt from fully_encrypted.
+FEATURE_SCHEMA_VERSION = "1.4"
 
 DIRECTIONS = (("src2dst", "src2dst"), ("dst2src", "dst2src"), ("bidirectional", "both"))
 STATS = (("min", "minimum"), ("max", "maximum"), ("mean", "mean"), ("std", "standard deviation"),
@@ -169,7 +170,8 @@ def _signature_block() -> list[Feature]:
     out = []
     for sig in REGISTRY:
         out.append(Feature(f"sig_{sig.name}", "float32", "score", "both",
-                           f"{sig.title} signature confidence (fires at >= 0.5): {sig.summary}"))
+                           f"{sig.title} signature confidence (fires at >= 0.5): {sig.summary}",
+                           model=sig.model_input))
         out += [Feature(name, dtype, unit, "both", meaning) for name, dtype, unit, meaning in sig.features]
     out += [
         Feature("well_known_vpn_port", "int8", "flag", "dst2src",

@@ -168,6 +168,13 @@ def fully_encrypted():
     return tcp_exchange([(0, random_bytes(300, 1)), (1, random_bytes(200, 2)), (0, random_bytes(500, 3))], sport=8388)
 
 
+def facebook_zero():
+    # QUIC's crypto handshake over TCP: preamble, version, then a CHLO whose nonce and keys look random.
+    hello = b"1QTV0" + bytes([0xC6, 0, 0, 0]) + b"CHLO" + random_bytes(300, 4)
+    return tcp_exchange([(0, hello), (1, b"1QTV00" + bytes(3) + b"SNOM" + random_bytes(150, 5)),
+                         (0, random_bytes(500, 6))], sport=443)
+
+
 def dns_query(name: bytes, qtype: int, response: bool, qid=0x1234):
     labels = b"".join(bytes([len(p)]) + p for p in name.split(b".")) + b"\x00"
     flags = 0x8180 if response else 0x0100
@@ -244,6 +251,7 @@ CASES = {
     "ssh_interactive": (ssh_interactive, set()),
     "ws_chat": (ws_chat, set()),
     "tls_resumption": (lambda: tls_resumption(40), set()),
+    "facebook_zero": (facebook_zero, set()),
 }
 
 
@@ -320,7 +328,7 @@ def stun():
 
 
 @pytest.mark.parametrize("build, protocol", [(quic, "quic"), (dtls, "dtls"), (dns_normal, "dns"), (http_plain, "http"),
-                                             (ssh_interactive, "ssh"), (stun, "stun")])
+                                             (ssh_interactive, "ssh"), (stun, "stun"), (facebook_zero, "fbzero")])
 def test_protocols_recognised_for_what_they_are(write, build, protocol):
     frame = features_of(write, protocol, build())
     assert frame["protocols"][0] == protocol and frame["signatures"][0] == ""

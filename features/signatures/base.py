@@ -42,6 +42,7 @@ class Signature:
     detect: Callable[["SignatureView"], Detection]
     ports: tuple = ()                                  # well-known (transport, port) pairs
     features: tuple = ()                               # extra columns: (name, dtype, unit, meaning)
+    model_input: bool = True                           # its score is a model feature (see features.schema)
 
 
 class SignatureView:
