@@ -7,10 +7,11 @@ How signatures and the model combine:
   never learned (left out of training, SSH forwarding scores 0.001 to 0.016 and its signature fires on 23 of
   24 flows); or else at least MIN_PACKETS packets with traffic both ways and a score of at least `threshold`
   (0.98 by default). A flagged flow takes the model's lean between vpn and proxy, unless its score is below
-  SIGNATURE_SCORE: then the model knows nothing of it, and the signature's kind says. Real networks carry many protocols no training set has seen, and an alarm
-  without evidence on one of them costs an analyst more than a missed tunnel costs in a flow that shows
-  nothing: a tiny or one-way flow, or a doubtful score, stays normal. Nor does the model alone flag a flow
-  whose handshake names another protocol than TLS (MODEL_ALONE_PROTOCOLS): DTLS, STUN, QUIC, SSH, DNS, HTTP.
+  SIGNATURE_SCORE: then the model knows nothing of it, and the signature's kind says. Real networks carry
+  many protocols no training set has seen, and an alarm without evidence on one of them costs an analyst more
+  than a missed tunnel costs in a flow that shows nothing: a tiny or one-way flow, or a doubtful score, stays
+  normal. Nor does the model alone flag a flow whose handshake names another protocol than TLS
+  (MODEL_ALONE_PROTOCOLS): DTLS, STUN, QUIC, SSH, DNS, HTTP, Facebook Zero.
 - A signature decides alone in one case only: when it verifies the handshake of a VPN or proxy protocol in
   both directions (confidence >= DECISIVE), for example a WireGuard initiation and response linked by the
   receiver index, or a SOCKS5 greeting and its reply. The flow then gets that signature's label and protocol,
@@ -74,7 +75,7 @@ class Analyzer:
     def classify(self, frame: pd.DataFrame, explain: bool = True) -> pd.DataFrame:
         """The frame with `label`, `protocol`, `score` and `evidence` set for every row.
 
-        explain=False leaves out the model's per-feature notes (path contributions, detector.explain);
+        explain=False leaves out the model's per-feature notes (path contributions, TreeEnsemble.contributions);
         the signatures' evidence is kept. Live capture uses it for early verdicts."""
         out = frame.copy(deep=False)  # only verdict columns are added; the features are not written to
         n = len(frame)

@@ -25,7 +25,7 @@ QUICKSCORE_LEAVES = 64    # trees_quickscore keeps a tree's reachable leaves in 
 
 # trees.c's node: the feature index with two flags in its top bits, the threshold as a float, the children.
 NODE = np.dtype([("feature", "<u4"), ("threshold", "<f4"), ("left", "<i4"), ("right", "<i4")])
-NAN_LEFT, ZERO_LEFT = 1 << 31, 1 << 30
+NAN_LEFT, ZERO_LEFT, FEATURE_MASK = 1 << 31, 1 << 30, 0xFFFFFF
 _NODE_FIELDS = {"split_feature": np.uint32, "threshold": np.float64, "decision_type": np.uint8,
                 "left_child": np.int32, "right_child": np.int32, "internal_value": np.float64}
 
@@ -146,17 +146,19 @@ def _quickscore_tables(trees: TreeEnsemble, node_counts: np.ndarray) -> tuple:
     width, first = (left_end - left_first).astype(np.uint64), left_first.astype(np.uint64)
     strike = ~(((np.uint64(1) << width) - np.uint64(1)) << first)
     tree = np.repeat(np.arange(trees.n_trees, dtype=np.int32), node_counts)
-    feature = (trees.nodes["feature"] & 0xFFFFFF).astype(np.int64)
-    tables = []
-    for fails in (None, trees.nodes["feature"] & NAN_LEFT == 0, trees.nodes["feature"] & ZERO_LEFT == 0):
-        if fails is None:
-            order = np.lexsort((trees.nodes["threshold"], feature))
-        else:
-            order = np.flatnonzero(fails)
-            order = order[np.argsort(feature[order], kind="stable")]
+    feature = (trees.nodes["feature"] & FEATURE_MASK).astype(np.int64)
+
+    def by_feature(order):
+        """Where each feature's nodes start in `order`, and the nodes' trees and strikes in that order."""
         start = np.searchsorted(feature[order], np.arange(trees.n_features + 1)).astype(np.int64)
-        tables += [start] + ([np.ascontiguousarray(trees.nodes["threshold"][order])] if fails is None else []) + \
-            [np.ascontiguousarray(tree[order]), np.ascontiguousarray(strike[order])]
+        return [start, np.ascontiguousarray(tree[order]), np.ascontiguousarray(strike[order])]
+
+    split = np.lexsort((trees.nodes["threshold"], feature))
+    split_start, split_tree, split_strike = by_feature(split)
+    tables = [split_start, np.ascontiguousarray(trees.nodes["threshold"][split]), split_tree, split_strike]
+    for goes_left in (NAN_LEFT, ZERO_LEFT):      # the nodes a missing value, then a zero, fails
+        fails = np.flatnonzero(trees.nodes["feature"] & goes_left == 0)
+        tables += by_feature(fails[np.argsort(feature[fails], kind="stable")])
     return (*tables, trees.leaf_start, leaf_at)
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from detector.model import DEFAULT_MODEL_DIR
-from detector.trees import TreeEnsemble, TreeFormatError
+from detector.trees import FEATURE_MASK, TreeEnsemble, TreeFormatError
 
 
 def _awkward_rows(n, n_features, seed=0):
@@ -28,9 +28,9 @@ def test_shipped_boosters_score_as_lightgbm(booster):
     # Thresholds themselves and their float neighbours, in the features they split.
     nodes = trees.nodes[np.isfinite(trees.nodes["threshold"])][:3000]
     on = X.copy()
-    on[np.arange(len(nodes)), nodes["feature"] & 0xFFFFFF] = nodes["threshold"]
+    on[np.arange(len(nodes)), nodes["feature"] & FEATURE_MASK] = nodes["threshold"]
     up = on.copy()
-    up[np.arange(len(nodes)), nodes["feature"] & 0xFFFFFF] = np.nextafter(nodes["threshold"], np.float32(np.inf))
+    up[np.arange(len(nodes)), nodes["feature"] & FEATURE_MASK] = np.nextafter(nodes["threshold"], np.float32(np.inf))
     X = np.concatenate([X, on[:len(nodes)], up[:len(nodes)]])
     np.testing.assert_array_equal(trees.raw_score(X), reference.predict(X, raw_score=True))
     np.testing.assert_allclose(trees.predict_proba(X), reference.predict(X), rtol=0, atol=1e-15)

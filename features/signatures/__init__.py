@@ -13,7 +13,8 @@ import numpy as np
 from features.signatures.base import FIRES, KINDS, Detection, Signature, SignatureView
 
 _MODULES = ("openvpn", "wireguard", "ipsec", "l2tp", "pptp", "sstp", "anyconnect", "softether", "tor",
-            "fully_encrypted", "tls_in_tls", "tls_tunnel", "websocket_tunnel", "fake_tls", "socks", "http_proxy", "ssh", "dns", "quic", "dtls", "stun", "fbzero", "web")
+            "fully_encrypted", "tls_in_tls", "tls_tunnel", "websocket_tunnel", "fake_tls", "socks", "http_proxy",
+            "ssh", "dns", "quic", "dtls", "stun", "fbzero", "web")
 
 REGISTRY: list[Signature] = []
 
