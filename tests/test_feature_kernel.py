@@ -21,6 +21,7 @@ class _KeepRows(FeaturePlugin):
     def drain(self):
         rows = self.state.take_held()
         self.hists = rows.iat_hist.copy()
+        self.state.free_held(rows)
         return {}
 
 

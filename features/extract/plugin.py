@@ -58,7 +58,11 @@ class FeaturePlugin(FlowPlugin):
         self.state.hold(slots)
 
     def drain(self) -> dict:
-        return compute_columns(self.state.take_held(), self.early_packets)
+        rows = self.state.take_held()
+        try:
+            return compute_columns(rows, self.early_packets)
+        finally:
+            self.state.free_held(rows)
 
 
 def compute_columns(rows, early_packets: int = DEFAULT_EARLY_PACKETS) -> dict:

@@ -77,7 +77,7 @@ class FlowRows:
         return (self.prefix0 if direction == 0 else self.prefix1), self.I[:, k.PREFIX_LEN + direction]
 
 
-_FLOW_ROW_FIELDS = {f.name for f in fields(FlowRows)}
+_FLOW_ROW_FIELDS = tuple(f.name for f in fields(FlowRows))
 
 
 class RowsSubset(FlowRows):
@@ -92,6 +92,28 @@ class RowsSubset(FlowRows):
             raise AttributeError(name)
         value = getattr(self._parent, name)[self._index]
         self.__dict__[name] = value
+        return value
+
+
+class HeldRows(FlowRows):
+    """The flows taken by `FeatureState.take_held`: the arrays others read, gathered; the read-out's own
+    (`IN_PLACE`) left in the state rows, which it reads through `state_rows` (gathered here on first use)."""
+
+    IN_PLACE = ("F", "size_hist", "iat_hist", "rec_ts", "rec_payload", "rec_wire", "rec_dir", "rec_flags", "seq_ts")
+    GATHERED = tuple(sorted(set(_FLOW_ROW_FIELDS) - set(IN_PLACE), key=_FLOW_ROW_FIELDS.index))
+
+    def __init__(self, state: "FeatureState", state_rows: np.ndarray, gathered: dict):
+        self.__dict__.update(gathered)
+        self.__dict__["state"] = state
+        self.__dict__["state_rows"] = state_rows
+
+    def __len__(self):
+        return len(self.state_rows)
+
+    def __getattr__(self, name):
+        if name not in self.IN_PLACE:
+            raise AttributeError(name)
+        value = self.__dict__[name] = native.gather_rows(getattr(self.state, name), self.state_rows)
         return value
 
 
@@ -188,31 +210,34 @@ class FeatureState:
         self.held += len(slots)
         self.row_of[slots] = -1
 
-    def take_held(self) -> FlowRows:
-        """The state of every flow held since the last call, in the order held; their feature rows become free.
+    def take_held(self) -> "HeldRows":
+        """The state of every flow held since the last call, in the order held. Their feature rows stay taken
+        until `free_held`: the read-out reads its arrays in place, and others gather them on first use.
 
-        The arrays are views of buffers that the next call overwrites: copy what must outlive it. (Fresh
-        arrays of this size would be fresh pages every time, which the kernel must zero first.)
+        The gathered arrays are views of buffers that the next call overwrites: copy what must outlive it.
+        (Fresh arrays of this size would be fresh pages every time, which the kernel must zero first.)
 
         Of the stream prefixes and packet heads, only the bytes held are copied, and the first 64 of each
         prefix (read under length masks): past them a row holds what the buffer held, as the state rows hold
         an earlier flow's bytes past a prefix's length. Most of those buffers is never filled."""
         rows = self._held[0] if len(self._held) == 1 else np.concatenate(self._held or [np.zeros(0, np.int64)])
+        self._held, self.held = [], 0
         n = len(rows)
         if n > self._buffer_rows:
             self._buffer_rows = max(n, 2 * self._buffer_rows)
             self._buffers = {name: np.empty((self._buffer_rows,) + shape, dtype) for name, (shape, dtype)
-                             in self._shapes.items() if name in _FLOW_ROW_FIELDS}
+                             in self._shapes.items() if name in HeldRows.GATHERED}
         I = native.gather_rows(self.I, rows, self._buffers["I"][:n])
         n_heads, head_bytes = self.heads.shape[1:]
         used = {"prefix0": np.maximum(I[:, k.PREFIX_LEN], 64), "prefix1": np.maximum(I[:, k.PREFIX_LEN + 1], 64),
                 "heads": np.minimum(I[:, k.PL_PKTS] + I[:, k.PL_PKTS + 1], n_heads) * head_bytes}
-        gathered = FlowRows(**{name: I if name == "I" else
-                               native.gather_rows(getattr(self, name), rows, buffer[:n], used.get(name))
-                               for name, buffer in self._buffers.items()})
-        self._free(rows)
-        self._held, self.held = [], 0
-        return gathered
+        gathered = {name: I if name == "I" else native.gather_rows(getattr(self, name), rows, buffer[:n], used.get(name))
+                    for name, buffer in self._buffers.items()}
+        return HeldRows(self, rows, gathered)
+
+    def free_held(self, held: "HeldRows") -> None:
+        """The feature rows of flows taken by `take_held` become free."""
+        self._free(held.state_rows)
 
     def _gather(self, rows: np.ndarray) -> FlowRows:
         return FlowRows(**{f.name: native.gather_rows(getattr(self, f.name), rows) for f in fields(FlowRows)})

@@ -121,10 +121,10 @@ def feature_update(state, slot, direction, ordinal, ts, proto, sport, dport, tcp
 
 
 class _FlowRows(ctypes.Structure):
-    """readout.c's flow_rows_t: the gathered state of ended flows (a FlowRows) and its per-row sizes."""
+    """readout.c's flow_rows_t: the state of ended flows, its per-row sizes, and which rows they are."""
     _fields_ = [(name, _P) for name in ("I", "F", "size_hist", "iat_hist", "rec_ts", "rec_payload", "rec_wire",
                                         "rec_dir", "rec_flags", "seq_len", "seq_dir", "seq_ts")] \
-        + [("n_rec", _I), ("n_seq", _I)]
+        + [("n_rec", _I), ("n_seq", _I), ("index", _P)]
 
 
 _readout = declare("readout", _I, ctypes.POINTER(_FlowRows), _I, _I, _I, _I, _P, _P, _P, restype=_I)
@@ -135,10 +135,19 @@ def readout(rows, early_packets, sequence_width, columns, targets):
     """Compute the traffic columns of the flows in `rows` (a FlowRows; see readout.c), `columns` values per
     flow, and write value j of each flow to the array of each (j, array) in `targets` (contiguous, one entry
     per flow; float64, float32, int32 or int8, converted as numpy's astype converts, NaN as 0 in integers);
-    returns the number of values per flow (-1: not `columns`)."""
-    arrays = {name: np.ascontiguousarray(getattr(rows, name)) for name, kind in _FlowRows._fields_ if kind is _P}
+    returns the number of values per flow (-1: not `columns`). Rows held in a FeatureState (a HeldRows, with
+    `state` and `state_rows`) are read there, in place."""
+    state = getattr(rows, "state", None)
+    source, index = (state, np.ascontiguousarray(rows.state_rows, np.int64)) if state is not None else (rows, None)
+    if index is not None and len(index) and (index.min() < 0 or index.max() >= len(source.I)):
+        raise IndexError("row out of range")
+    arrays = {name: np.ascontiguousarray(getattr(source, name)) for name, kind in _FlowRows._fields_
+              if kind is _P and name != "index"}
+    if index is None and any(len(a) != len(rows) for a in arrays.values()):
+        raise ValueError("every array of rows must have one entry per flow")
     struct = _FlowRows(**{name: _ptr(a, a.dtype) for name, a in arrays.items()},
-                       n_rec=rows.rec_ts.shape[1], n_seq=rows.seq_len.shape[1])
+                       n_rec=source.rec_ts.shape[1], n_seq=source.seq_len.shape[1],
+                       index=None if index is None else _ptr(index))
     for _, a in targets:
         if a.shape != (len(rows),) or not a.flags.c_contiguous or a.dtype not in _READOUT_KINDS:
             raise ValueError("read-out targets must be contiguous float64, float32, int32 or int8 arrays, one entry per flow")

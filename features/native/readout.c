@@ -28,6 +28,7 @@ typedef struct {
     const int8_t *seq_dir;
     const int64_t *seq_ts;
     int64_t n_rec, n_seq;
+    const int64_t *index;     /* flow r is row index[r] of the arrays (the state itself); NULL: row r */
 } flow_rows_t;
 
 static inline double ratio(double a, double b) { return b > 0 ? a / b : NAN; }
@@ -326,6 +327,26 @@ static double *sequence(double *out, const flow_rows_t *f, int64_t r, int64_t n_
     return out;
 }
 
+/* The lines of a row that the read-out reads: in the state, rows are scattered over megabytes. */
+static void prefetch_row(const flow_rows_t *f, int64_t s) {
+    const char *spans[][2] = {
+        {(const char *)(f->I + s * N_INT), (const char *)(f->I + (s + 1) * N_INT)},
+        {(const char *)(f->F + s * N_FLOAT), (const char *)(f->F + (s + 1) * N_FLOAT)},
+        {(const char *)(f->size_hist + s * 2 * BINS), (const char *)(f->size_hist + (s + 1) * 2 * BINS)},
+        {(const char *)(f->iat_hist + s * 3 * BINS), (const char *)(f->iat_hist + (s + 1) * 3 * BINS)},
+        {(const char *)(f->rec_ts + s * f->n_rec), (const char *)(f->rec_ts + (s + 1) * f->n_rec)},
+        {(const char *)(f->rec_payload + s * f->n_rec), (const char *)(f->rec_payload + (s + 1) * f->n_rec)},
+        {(const char *)(f->rec_wire + s * f->n_rec), (const char *)(f->rec_wire + (s + 1) * f->n_rec)},
+        {(const char *)(f->rec_dir + s * f->n_rec), (const char *)(f->rec_dir + (s + 1) * f->n_rec)},
+        {(const char *)(f->rec_flags + s * f->n_rec), (const char *)(f->rec_flags + (s + 1) * f->n_rec)},
+        {(const char *)(f->seq_len + s * f->n_seq), (const char *)(f->seq_len + (s + 1) * f->n_seq)},
+        {(const char *)(f->seq_dir + s * f->n_seq), (const char *)(f->seq_dir + (s + 1) * f->n_seq)},
+        {(const char *)(f->seq_ts + s * f->n_seq), (const char *)(f->seq_ts + (s + 1) * f->n_seq)},
+    };
+    for (int a = 0; a < (int)(sizeof spans / sizeof spans[0]); a++)
+        for (const char *p = spans[a][0]; p < spans[a][1]; p += 64) __builtin_prefetch(p);
+}
+
 /* Where read-out columns go: value `source` of each flow's row into column `column` (m values) of `kind`. */
 enum { AS_FLOAT64, AS_FLOAT32, AS_INT32, AS_INT8 };
 
@@ -341,19 +362,21 @@ int64_t readout(int64_t m, const flow_rows_t *f, int64_t early_packets, int64_t 
     for (int64_t i = 0; i < n_dest; i++)
         if (source[i] < 0 || source[i] >= columns) return -1;
     for (int64_t r = 0; r < m; r++) {
-        const int64_t *I = f->I + r * N_INT;
+        if (f->index && r + 4 < m) prefetch_row(f, f->index[r + 4]);
+        const int64_t s = f->index ? f->index[r] : r;
+        const int64_t *I = f->I + s * N_INT;
         int64_t n_rec = I[PKTS] + I[PKTS + 1], n_seq = I[PL_PKTS] + I[PL_PKTS + 1];
         if (n_rec > f->n_rec) n_rec = f->n_rec;
         if (n_seq > f->n_seq) n_seq = f->n_seq;
         int64_t rtt_ns = -1;
-        int64_t source_of_rtt = round_trip(f, r, n_rec, n_seq, &rtt_ns);
+        int64_t source_of_rtt = round_trip(f, s, n_rec, n_seq, &rtt_ns);
         double rtt_ms = source_of_rtt > 0 ? (double)rtt_ns / NS_PER_MS : NAN;
         double *c = row;
         c[0] = rtt_ms;
         c[1] = (double)source_of_rtt;
-        c = whole(c + 2, f, r, rtt_ms);
-        c = early(c, f, r, early_packets < n_rec ? early_packets : n_rec, rtt_ms, values);
-        c = sequence(c, f, r, n_seq, rtt_ms, sequence_width);
+        c = whole(c + 2, f, s, rtt_ms);
+        c = early(c, f, s, early_packets < n_rec ? early_packets : n_rec, rtt_ms, values);
+        c = sequence(c, f, s, n_seq, rtt_ms, sequence_width);
         written = c - row;
         if (written != columns) return -1;
         for (int64_t i = 0; i < n_dest; i++) {
