@@ -12,6 +12,9 @@ Lifecycle, all hooks vectorised (never one Python call per packet):
   columns of every flow held since the last drain, in the order held. The reader drains once `hold_limit`
   flows are held, across captures, and at the end: the fixed cost of computing columns (numpy calls, Arrow
   arrays) is then paid per few thousand flows rather than per expiry, which ends a few hundred.
+- `take()` / `compute(taken)` / `release(taken)`: `drain()` in three steps, so that the reader can run
+  `compute` in a worker thread while it reads on. `take` and `release` run in the reader's thread; `compute`
+  reads only what `take` returned (and state that no later packet changes) and must not change the plugin.
 A row names one flow for a whole batch (the table does not reuse a row within a batch), so scattering by
 `slot` is safe.
 """
@@ -36,8 +39,21 @@ class FlowPlugin:
     def hold(self, slots: np.ndarray) -> None:
         raise NotImplementedError(f"{type(self).__name__} has no hold_limit, call on_expire")
 
-    def drain(self) -> dict:
+    def take(self):
         raise NotImplementedError(f"{type(self).__name__} has no hold_limit, call on_expire")
+
+    def compute(self, taken) -> dict:
+        raise NotImplementedError(f"{type(self).__name__} has no hold_limit, call on_expire")
+
+    def release(self, taken) -> None:
+        pass
+
+    def drain(self) -> dict:
+        taken = self.take()
+        try:
+            return self.compute(taken)
+        finally:
+            self.release(taken)
 
 
 def grow(array: np.ndarray, capacity: int, fill=0) -> np.ndarray:

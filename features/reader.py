@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import sys
 import warnings
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 
 import numpy as np
 import pyarrow as pa
@@ -37,19 +39,25 @@ class FlowReader:
         the end, or only record it in `errors`.
     progress : bool
         Show a progress bar on stderr (only when stderr is a terminal).
+    threads : int or None
+        1: one thread does everything. 2: plugins that hold ended flows compute their columns in a second thread
+        while packets are read on (the same batches in the same order). None (the default): 2 when the process
+        may run on more than one core, else 1 (on one core the two threads would only take turns).
 
     Iterating yields pyarrow RecordBatches of ended flows; `to_pandas`, `to_arrow`, `to_parquet` and `to_csv`
     collect or write them.
     """
 
     def __init__(self, source, idle_timeout=120.0, active_timeout=1800.0, max_flows=500_000, plugins=(),
-                 on_error="warn", progress=False, batch_size=BATCH_SIZE, max_packets=None):
+                 on_error="warn", progress=False, batch_size=BATCH_SIZE, max_packets=None, threads=None):
         if idle_timeout <= 0 or active_timeout <= 0:
             raise ValueError("idle_timeout and active_timeout must be positive numbers of seconds")
         if int(max_flows) < 1:
             raise ValueError("max_flows must be at least 1")
         if on_error not in ("warn", "raise", "collect"):
             raise ValueError("on_error must be one of 'warn', 'raise', 'collect'")
+        if threads not in (None, 1, 2):
+            raise ValueError("threads must be 1, 2 or None")
         self.source = [source] if isinstance(source, (str, os.PathLike)) else list(source)
         self.idle_timeout = idle_timeout
         self.active_timeout = active_timeout
@@ -59,6 +67,7 @@ class FlowReader:
         self.progress = progress
         self.batch_size = batch_size
         self.max_packets = max_packets
+        self.threads = threads if threads is not None else (2 if _usable_cores() > 1 else 1)
         self.errors: list[CaptureError] = []
         self.notices: list[str] = []
         self.packets_read = 0
@@ -75,13 +84,16 @@ class FlowReader:
             self._failed(exc)
             return
         table = FlowTable(self.idle_timeout, self.active_timeout, self.max_flows, max_packets=self.max_packets)
-        ended = _Ended(self.plugins)
-        with _Progress(paths, self.progress) as progress:
-            for path in paths:
-                yield from self._read_capture(path, table, ended, progress)
-        out = ended.take(table, final=True)
-        if out is not None:
-            yield out
+        holding = self.plugins and all(p.hold_limit for p in self.plugins)
+        with _Progress(paths, self.progress) as progress, \
+                ThreadPoolExecutor(1, "vpndetect-columns") if self.threads > 1 and holding else nullcontext() as worker:
+            ended = _Ended(self.plugins, worker)
+            try:
+                for path in paths:
+                    yield from self._read_capture(path, table, ended, progress)
+                yield from ended.take(table, final=True)
+            finally:
+                ended.collect()         # a consumer that stopped early: the worker's batch is dropped
         if self.errors and self.on_error == "raise":
             raise self.errors[0]
 
@@ -104,15 +116,11 @@ class FlowReader:
                 self.packets_read += len(batch)
                 self.bytes_read += int(batch.caplen.sum())
                 progress.advance()
-                out = ended.take(table)
-                if out is not None:
-                    yield out
+                yield from ended.take(table)
         except CaptureError as exc:
             self._failed(exc)
         table.expire_all()
-        out = ended.take(table)
-        if out is not None:
-            yield out
+        yield from ended.take(table)
 
     def _failed(self, exc: CaptureError):
         self.errors.append(exc)
@@ -142,42 +150,86 @@ class FlowReader:
 class _Ended:
     """Record batches of the flows that end: one per expiry or, when every plugin can hold ended flows
     (`FlowPlugin.hold_limit`), one per `hold_limit` flows, across captures (a directory of small captures
-    would otherwise pay the fixed cost of computing columns once per capture), and one at the end."""
+    would otherwise pay the fixed cost of computing columns once per capture), and one at the end.
 
-    def __init__(self, plugins):
+    With a `worker` (a one-thread executor), the columns of held flows are computed there while the reader
+    goes on with the next packets; their batch comes out at the next drain, so batches keep their order."""
+
+    def __init__(self, plugins, worker=None):
         self.plugins = plugins
+        self.worker = worker
         self.capture = ""                       # the capture being read
         self.limit = min((p.hold_limit for p in plugins), default=0)
         self.rows: list[np.ndarray] = []        # table rows of the held flows, copied: the table reuses them
         self.captures: list[str] = []           # the capture of each entry of rows
         self.held = 0
+        self.pending = None                     # (future of the record batch, what the plugins took)
 
-    def take(self, table: FlowTable, final: bool = False):
-        """The flows that ended since the last call; a record batch when one is due, else None."""
+    def take(self, table: FlowTable, final: bool = False) -> list:
+        """Record batches of the flows that ended since the last call, as they come due."""
         slots = table.take_expired()
         if not self.limit:
             if not len(slots):
-                return None
+                return []
             extra = {}
             for plugin in self.plugins:
                 extra.update(plugin.on_expire(slots))
-            return flow_record_batch(table.state[slots], self.capture, extra)
+            return [flow_record_batch(table.state[slots], self.capture, extra)]
         if len(slots):
             self.rows.append(table.state[slots])
             self.captures.append(self.capture)
             for plugin in self.plugins:
                 plugin.hold(slots)
             self.held += len(slots)
-        if not self.held or (self.held < self.limit and not final):
-            return None
+        if not final and self.held < self.limit:
+            return []
+        out = self.collect()
+        if self.held:
+            taken = [plugin.take() for plugin in self.plugins]
+            rows = self.rows[0] if len(self.rows) == 1 else np.concatenate(self.rows)
+            captures = self.captures[0] if len(set(self.captures)) == 1 else \
+                np.repeat(np.array(self.captures, object), [len(r) for r in self.rows])
+            self.rows, self.captures, self.held = [], [], 0
+            if self.worker is not None and not final:
+                self.pending = (self.worker.submit(self._batch, rows, captures, taken), taken)
+            else:
+                self.pending = (_Done(self._batch(rows, captures, taken)), taken)
+                out += self.collect()
+        return out
+
+    def collect(self) -> list:
+        """The batch being computed, once it is done, and the plugins' held state given back."""
+        if self.pending is None:
+            return []
+        future, taken = self.pending
+        self.pending = None
+        try:
+            return [future.result()]
+        finally:
+            for plugin, part in zip(self.plugins, taken):
+                plugin.release(part)
+
+    def _batch(self, rows, captures, taken) -> pa.RecordBatch:
         extra = {}
-        for plugin in self.plugins:
-            extra.update(plugin.drain())
-        rows = self.rows[0] if len(self.rows) == 1 else np.concatenate(self.rows)
-        captures = self.captures[0] if len(set(self.captures)) == 1 else \
-            np.repeat(np.array(self.captures, object), [len(r) for r in self.rows])
-        self.rows, self.captures, self.held = [], [], 0
+        for plugin, part in zip(self.plugins, taken):
+            extra.update(plugin.compute(part))
         return flow_record_batch(rows, captures, extra)
+
+
+class _Done:
+    """A result already computed, with a future's `result()`."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def result(self):
+        return self.value
+
+
+def _usable_cores() -> int:
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 class _Progress:

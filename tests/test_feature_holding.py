@@ -23,13 +23,13 @@ def _read(hold_limit, **options):
     return batches, plugin
 
 
-@pytest.mark.parametrize("batch_size", [37, 4096])
-def test_held_flows_come_out_as_computed_at_each_expiry(batch_size):
+@pytest.mark.parametrize("batch_size,threads", [(37, 1), (4096, 1), (37, 2), (4096, 2)])
+def test_held_flows_come_out_as_computed_at_each_expiry(batch_size, threads):
     if len(CAPTURES) < 3:
         pytest.skip("the lab captures are not here")
     at_expiry, _ = _read(0, batch_size=batch_size)
     for limit in (1, 5, 4096):
-        held, plugin = _read(limit, batch_size=batch_size)
+        held, plugin = _read(limit, batch_size=batch_size, threads=threads)
         expected = pd.concat([b.to_pandas() for b in at_expiry], ignore_index=True)
         got = pd.concat([b.to_pandas() for b in held], ignore_index=True)
         pd.testing.assert_frame_equal(got, expected)
@@ -50,6 +50,26 @@ def test_held_flows_are_drained_at_the_limit():
     captures = [set(b.column("capture").to_pylist()) for b in batches]
     assert any(len(names) > 1 for names in captures)
     assert set().union(*captures) == {str(path) for path in CAPTURES}
+
+
+class _Failing(FeaturePlugin):
+    def compute(self, taken):
+        raise RuntimeError("compute failed")
+
+
+def test_a_reader_stopped_early_or_failing_in_its_worker_gives_every_feature_row_back():
+    if len(CAPTURES) < 3:
+        pytest.skip("the lab captures are not here")
+    plugin = FeaturePlugin(hold_limit=3)
+    reader = iter(FlowReader(CAPTURES, plugins=[plugin], on_error="collect", threads=2))
+    first = next(reader)
+    reader.close()                          # the worker's batch in flight is waited for and dropped
+    assert first.num_rows >= 3
+    assert int(plugin.state.free_top[0]) == plugin.state.capacity - plugin.state.held
+    failing = _Failing(hold_limit=3)
+    with pytest.raises(RuntimeError, match="compute failed"):
+        list(FlowReader(CAPTURES, plugins=[failing], on_error="collect", threads=2))
+    assert int(failing.state.free_top[0]) == failing.state.capacity - failing.state.held
 
 
 def test_rows_are_gathered_as_numpy_indexes_them():

@@ -57,12 +57,14 @@ class FeaturePlugin(FlowPlugin):
     def hold(self, slots: np.ndarray) -> None:
         self.state.hold(slots)
 
-    def drain(self) -> dict:
-        rows = self.state.take_held()
-        try:
-            return compute_columns(rows, self.early_packets)
-        finally:
-            self.state.free_held(rows)
+    def take(self):
+        return self.state.take_held()
+
+    def compute(self, taken) -> dict:
+        return compute_columns(taken, self.early_packets)
+
+    def release(self, taken) -> None:
+        self.state.free_held(taken)
 
 
 def compute_columns(rows, early_packets: int = DEFAULT_EARLY_PACKETS) -> dict:
