@@ -12,8 +12,8 @@ Lifecycle, all hooks vectorised (never one Python call per packet):
   columns of every flow held since the last drain, in the order held. The reader drains once `hold_limit`
   flows are held, across captures, and at the end: the fixed cost of computing columns (numpy calls, Arrow
   arrays) is then paid per few thousand flows rather than per expiry, which ends a few hundred.
-- `take()` / `compute(taken)` / `release(taken)`: `drain()` in three steps, so that the reader can run
-  `compute` in a worker thread while it reads on. `take` and `release` run in the reader's thread; `compute`
+- `take(count)` / `compute(taken)` / `release(taken)`: `drain()` in three steps, so that the reader can run
+  `compute` in a worker thread while it reads on; `take` takes the first `count` flows held (all if None). `take` and `release` run in the reader's thread; `compute`
   reads only what `take` returned (and state that no later packet changes) and must not change the plugin.
 A row names one flow for a whole batch (the table does not reuse a row within a batch), so scattering by
 `slot` is safe.
@@ -39,7 +39,7 @@ class FlowPlugin:
     def hold(self, slots: np.ndarray) -> None:
         raise NotImplementedError(f"{type(self).__name__} has no hold_limit, call on_expire")
 
-    def take(self):
+    def take(self, count: int | None = None):
         raise NotImplementedError(f"{type(self).__name__} has no hold_limit, call on_expire")
 
     def compute(self, taken) -> dict:

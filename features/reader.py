@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import warnings
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 
@@ -93,7 +94,7 @@ class FlowReader:
                     yield from self._read_capture(path, table, ended, progress)
                 yield from ended.take(table, final=True)
             finally:
-                ended.collect()         # a consumer that stopped early: the worker's batch is dropped
+                ended.done(wait=True)   # a consumer that stopped early: the batches in flight are dropped
         if self.errors and self.on_error == "raise":
             raise self.errors[0]
 
@@ -120,7 +121,7 @@ class FlowReader:
         except CaptureError as exc:
             self._failed(exc)
         table.expire_all()
-        yield from ended.take(table)
+        yield from ended.take(table, drain=False)     # drained with the next capture's flows, or at the end
 
     def _failed(self, exc: CaptureError):
         self.errors.append(exc)
@@ -153,7 +154,10 @@ class _Ended:
     would otherwise pay the fixed cost of computing columns once per capture), and one at the end.
 
     With a `worker` (a one-thread executor), the columns of held flows are computed there while the reader
-    goes on with the next packets; their batch comes out at the next drain, so batches keep their order."""
+    goes on with the next packets, and their batch comes out once it is done, in order. At the end, the flows
+    still held are split between the worker and this thread."""
+
+    IN_FLIGHT = 2           # drains computed or waiting at most; the reader waits past it (bounded memory)
 
     def __init__(self, plugins, worker=None):
         self.plugins = plugins
@@ -163,10 +167,11 @@ class _Ended:
         self.rows: list[np.ndarray] = []        # table rows of the held flows, copied: the table reuses them
         self.captures: list[str] = []           # the capture of each entry of rows
         self.held = 0
-        self.pending = None                     # (future of the record batch, what the plugins took)
+        self.pending: deque = deque()           # (future of a record batch, what the plugins took), in order
 
-    def take(self, table: FlowTable, final: bool = False) -> list:
-        """Record batches of the flows that ended since the last call, as they come due."""
+    def take(self, table: FlowTable, final: bool = False, drain: bool = True) -> list:
+        """Record batches of the flows that ended since the last call, as they come due (`final`: all of
+        them; without `drain`, the flows held are not drained yet)."""
         slots = table.take_expired()
         if not self.limit:
             if not len(slots):
@@ -181,33 +186,53 @@ class _Ended:
             for plugin in self.plugins:
                 plugin.hold(slots)
             self.held += len(slots)
-        if not final and self.held < self.limit:
-            return []
-        out = self.collect()
-        if self.held:
-            taken = [plugin.take() for plugin in self.plugins]
-            rows = self.rows[0] if len(self.rows) == 1 else np.concatenate(self.rows)
-            captures = self.captures[0] if len(set(self.captures)) == 1 else \
-                np.repeat(np.array(self.captures, object), [len(r) for r in self.rows])
-            self.rows, self.captures, self.held = [], [], 0
-            if self.worker is not None and not final:
-                self.pending = (self.worker.submit(self._batch, rows, captures, taken), taken)
+        if self.held and (final or (drain and self.held >= self.limit)):
+            if self.worker is None:
+                self._compute_here(self.held)
+            elif final:
+                self._submit(self.held // 2)
+                self._compute_here(self.held)
             else:
-                self.pending = (_Done(self._batch(rows, captures, taken)), taken)
-                out += self.collect()
+                self._submit(self.held)
+        return self.done(wait=final)
+
+    def done(self, wait: bool = False) -> list:
+        """The batches computed, in order; with `wait`, all of them. Each gives the plugins' state back."""
+        out = []
+        while self.pending and (wait or len(self.pending) > self.IN_FLIGHT or self.pending[0][0].done()):
+            future, taken = self.pending.popleft()
+            try:
+                out.append(future.result())
+            finally:
+                for plugin, part in zip(self.plugins, taken):
+                    plugin.release(part)
         return out
 
-    def collect(self) -> list:
-        """The batch being computed, once it is done, and the plugins' held state given back."""
-        if self.pending is None:
-            return []
-        future, taken = self.pending
-        self.pending = None
-        try:
-            return [future.result()]
-        finally:
-            for plugin, part in zip(self.plugins, taken):
-                plugin.release(part)
+    def _take(self, count: int):
+        """The first `count` held flows: their table rows, captures, and each plugin's part."""
+        rows, captures, left = [], [], count
+        while left:
+            entry, capture = self.rows[0], self.captures[0]
+            if len(entry) > left:
+                entry, self.rows[0] = entry[:left], entry[left:]
+            else:
+                del self.rows[0], self.captures[0]
+            rows.append(entry)
+            captures.append(capture)
+            left -= len(entry)
+        self.held -= count
+        names = captures[0] if len(set(captures)) == 1 else \
+            np.repeat(np.array(captures, object), [len(r) for r in rows])
+        return np.concatenate(rows), names, [plugin.take(count) for plugin in self.plugins]
+
+    def _submit(self, count: int):
+        if count:
+            rows, captures, taken = self._take(count)
+            self.pending.append((self.worker.submit(self._batch, rows, captures, taken), taken))
+
+    def _compute_here(self, count: int):
+        rows, captures, taken = self._take(count)
+        self.pending.append((_Done(self._batch(rows, captures, taken)), taken))
 
     def _batch(self, rows, captures, taken) -> pa.RecordBatch:
         extra = {}
@@ -217,10 +242,13 @@ class _Ended:
 
 
 class _Done:
-    """A result already computed, with a future's `result()`."""
+    """A batch computed in the reader's thread, with a future's `done()` and `result()`."""
 
     def __init__(self, value):
         self.value = value
+
+    def done(self):
+        return True
 
     def result(self):
         return self.value

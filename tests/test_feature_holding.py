@@ -38,18 +38,24 @@ def test_held_flows_come_out_as_computed_at_each_expiry(batch_size, threads):
     assert len(held) < len(at_expiry)
 
 
-def test_held_flows_are_drained_at_the_limit():
+@pytest.mark.parametrize("threads", [1, 2])
+def test_held_flows_are_drained_at_the_limit(threads):
     if len(CAPTURES) < 3:
         pytest.skip("the lab captures are not here")
     limit = 4
-    batches, _ = _read(limit, batch_size=16)
+    batches, _ = _read(limit, batch_size=16, threads=threads)
     # Drained as soon as `limit` flows are held, whichever captures they come from, and at the end whatever is
-    # left; so a batch holds flows of several small captures.
-    assert all(batch.num_rows >= limit for batch in batches[:-1])
-    assert 0 < batches[-1].num_rows
+    # left (split in two with a second thread); so a batch holds flows of several small captures.
+    assert all(batch.num_rows >= limit for batch in batches[:-threads])
+    assert all(0 < batch.num_rows for batch in batches[-threads:])
     captures = [set(b.column("capture").to_pylist()) for b in batches]
     assert any(len(names) > 1 for names in captures)
     assert set().union(*captures) == {str(path) for path in CAPTURES}
+
+
+def _taken_rows_unaccounted(state):
+    """Feature rows neither free, nor of an open flow, nor held: rows lost (e.g. taken by a drain never released)."""
+    return state.capacity - int(state.free_top[0]) - state.held - int((state.row_of >= 0).sum())
 
 
 class _Failing(FeaturePlugin):
@@ -65,11 +71,11 @@ def test_a_reader_stopped_early_or_failing_in_its_worker_gives_every_feature_row
     first = next(reader)
     reader.close()                          # the worker's batch in flight is waited for and dropped
     assert first.num_rows >= 3
-    assert int(plugin.state.free_top[0]) == plugin.state.capacity - plugin.state.held
+    assert _taken_rows_unaccounted(plugin.state) == 0
     failing = _Failing(hold_limit=3)
     with pytest.raises(RuntimeError, match="compute failed"):
         list(FlowReader(CAPTURES, plugins=[failing], on_error="collect", threads=2))
-    assert int(failing.state.free_top[0]) == failing.state.capacity - failing.state.held
+    assert _taken_rows_unaccounted(failing.state) == 0
 
 
 def test_rows_are_gathered_as_numpy_indexes_them():

@@ -57,8 +57,8 @@ class FeaturePlugin(FlowPlugin):
     def hold(self, slots: np.ndarray) -> None:
         self.state.hold(slots)
 
-    def take(self):
-        return self.state.take_held()
+    def take(self, count: int | None = None):
+        return self.state.take_held(count)
 
     def compute(self, taken) -> dict:
         return compute_columns(taken, self.early_packets)

@@ -102,10 +102,11 @@ class HeldRows(FlowRows):
     IN_PLACE = ("F", "size_hist", "iat_hist", "rec_ts", "rec_payload", "rec_wire", "rec_dir", "rec_flags", "seq_ts")
     GATHERED = tuple(sorted(set(_FLOW_ROW_FIELDS) - set(IN_PLACE), key=_FLOW_ROW_FIELDS.index))
 
-    def __init__(self, state: "FeatureState", state_rows: np.ndarray, gathered: dict):
+    def __init__(self, state: "FeatureState", state_rows: np.ndarray, gathered: dict, buffers: dict):
         self.__dict__.update(gathered)
         self.__dict__["state"] = state
         self.__dict__["state_rows"] = state_rows
+        self.__dict__["buffers"] = buffers
 
     def __len__(self):
         return len(self.state_rows)
@@ -140,8 +141,7 @@ class FeatureState:
         self.free_top = np.zeros(1, np.int64)
         self._held: list[np.ndarray] = []       # feature rows of ended flows whose columns are not computed yet
         self.held = 0
-        self._buffers: dict = {}                # what take_held gathers into, reused
-        self._buffer_rows = 0
+        self._spare: list[dict] = []            # buffers that take_held gathers into, given back by free_held
         self._grow(initial_rows)
 
     def _row_shapes(self):
@@ -210,34 +210,37 @@ class FeatureState:
         self.held += len(slots)
         self.row_of[slots] = -1
 
-    def take_held(self) -> "HeldRows":
-        """The state of every flow held since the last call, in the order held. Their feature rows stay taken
-        until `free_held`: the read-out reads its arrays in place, and others gather them on first use.
+    def take_held(self, count: int | None = None) -> "HeldRows":
+        """The state of the first `count` flows held (all by default), in the order held. Their feature rows
+        stay taken until `free_held`: the read-out reads its arrays in place, and others gather them on first use.
 
-        The gathered arrays are views of buffers that the next call overwrites: copy what must outlive it.
-        (Fresh arrays of this size would be fresh pages every time, which the kernel must zero first.)
+        The gathered arrays are views of buffers that are reused once the rows are freed: copy what must
+        outlive that. (Fresh arrays of this size would be fresh pages every time, which the kernel must zero.)
 
         Of the stream prefixes and packet heads, only the bytes held are copied, and the first 64 of each
         prefix (read under length masks): past them a row holds what the buffer held, as the state rows hold
         an earlier flow's bytes past a prefix's length. Most of those buffers is never filled."""
-        rows = self._held[0] if len(self._held) == 1 else np.concatenate(self._held or [np.zeros(0, np.int64)])
-        self._held, self.held = [], 0
+        held = self._held[0] if len(self._held) == 1 else np.concatenate(self._held or [np.zeros(0, np.int64)])
+        rows, rest = held[:count], held[len(held) if count is None else count:]
+        self._held, self.held = ([rest] if len(rest) else []), len(rest)
         n = len(rows)
-        if n > self._buffer_rows:
-            self._buffer_rows = max(n, 2 * self._buffer_rows)
-            self._buffers = {name: np.empty((self._buffer_rows,) + shape, dtype) for name, (shape, dtype)
-                             in self._shapes.items() if name in HeldRows.GATHERED}
-        I = native.gather_rows(self.I, rows, self._buffers["I"][:n])
+        buffers = self._spare.pop() if self._spare else {}
+        if n > len(buffers.get("I", ())):
+            size = max(n, 2 * len(buffers.get("I", ())))
+            buffers = {name: np.empty((size,) + shape, dtype) for name, (shape, dtype) in self._shapes.items()
+                       if name in HeldRows.GATHERED}
+        I = native.gather_rows(self.I, rows, buffers["I"][:n])
         n_heads, head_bytes = self.heads.shape[1:]
         used = {"prefix0": np.maximum(I[:, k.PREFIX_LEN], 64), "prefix1": np.maximum(I[:, k.PREFIX_LEN + 1], 64),
                 "heads": np.minimum(I[:, k.PL_PKTS] + I[:, k.PL_PKTS + 1], n_heads) * head_bytes}
         gathered = {name: I if name == "I" else native.gather_rows(getattr(self, name), rows, buffer[:n], used.get(name))
-                    for name, buffer in self._buffers.items()}
-        return HeldRows(self, rows, gathered)
+                    for name, buffer in buffers.items()}
+        return HeldRows(self, rows, gathered, buffers)
 
     def free_held(self, held: "HeldRows") -> None:
-        """The feature rows of flows taken by `take_held` become free."""
+        """The feature rows of flows taken by `take_held` become free, and the buffers they were gathered into."""
         self._free(held.state_rows)
+        self._spare.append(held.buffers)
 
     def _gather(self, rows: np.ndarray) -> FlowRows:
         return FlowRows(**{f.name: native.gather_rows(getattr(self, f.name), rows) for f in fields(FlowRows)})
