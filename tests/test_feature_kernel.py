@@ -18,10 +18,8 @@ from features.reader import FlowReader  # noqa: E402
 class _KeepRows(FeaturePlugin):
     """Keeps the gathered state of the flows it drains."""
 
-    def drain(self):
-        rows = self.state.take_held()
-        self.hists = rows.iat_hist.copy()
-        self.state.free_held(rows)
+    def compute(self, taken):
+        self.hists = taken.iat_hist.copy()
         return {}
 
 

@@ -96,26 +96,43 @@ class RowsSubset(FlowRows):
 
 
 class HeldRows(FlowRows):
-    """The flows taken by `FeatureState.take_held`: the arrays others read, gathered; the read-out's own
-    (`IN_PLACE`) left in the state rows, which it reads through `state_rows` (gathered here on first use)."""
+    """The flows taken by `FeatureState.take_held`, whose feature rows stay taken until `free_held`.
+
+    Each array is gathered from the state rows on first use, so that the copying happens in the thread that
+    computes the columns (no later packet changes these rows). The read-out reads its own (`IN_PLACE`) in the
+    state rows through `state_rows` and never asks for them here. The others go into `buffers`, reused from
+    take to take: of the stream prefixes and packet heads, only the bytes held are copied, and the first 64 of
+    each prefix (read under length masks); past them a row holds what the buffer held, as the state rows hold
+    an earlier flow's bytes past a prefix's length. Most of those buffers is never filled."""
 
     IN_PLACE = ("F", "size_hist", "iat_hist", "rec_ts", "rec_payload", "rec_wire", "rec_dir", "rec_flags", "seq_ts")
     GATHERED = tuple(sorted(set(_FLOW_ROW_FIELDS) - set(IN_PLACE), key=_FLOW_ROW_FIELDS.index))
 
-    def __init__(self, state: "FeatureState", state_rows: np.ndarray, gathered: dict, buffers: dict):
-        self.__dict__.update(gathered)
-        self.__dict__["state"] = state
-        self.__dict__["state_rows"] = state_rows
-        self.__dict__["buffers"] = buffers
+    def __init__(self, state: "FeatureState", state_rows: np.ndarray, buffers: dict):
+        self.__dict__.update(state=state, state_rows=state_rows, buffers=buffers)
 
     def __len__(self):
         return len(self.state_rows)
 
     def __getattr__(self, name):
-        if name not in self.IN_PLACE:
+        if name not in _FLOW_ROW_FIELDS:
             raise AttributeError(name)
-        value = self.__dict__[name] = native.gather_rows(getattr(self.state, name), self.state_rows)
+        source, n = getattr(self.state, name), len(self.state_rows)
+        if name in self.IN_PLACE:
+            value = native.gather_rows(source, self.state_rows)
+        else:
+            value = native.gather_rows(source, self.state_rows, self.buffers[name][:n], self._used(name))
+        self.__dict__[name] = value
         return value
+
+    def _used(self, name):
+        """Bytes of each row worth copying, for the byte buffers."""
+        if name.startswith("prefix"):
+            return np.maximum(self.I[:, k.PREFIX_LEN + int(name[-1])], 64)
+        if name == "heads":
+            n_heads, head_bytes = self.state.heads.shape[1:]
+            return np.minimum(self.I[:, k.PL_PKTS] + self.I[:, k.PL_PKTS + 1], n_heads) * head_bytes
+        return None
 
 
 class FeatureState:
@@ -211,31 +228,17 @@ class FeatureState:
         self.row_of[slots] = -1
 
     def take_held(self, count: int | None = None) -> "HeldRows":
-        """The state of the first `count` flows held (all by default), in the order held. Their feature rows
-        stay taken until `free_held`: the read-out reads its arrays in place, and others gather them on first use.
-
-        The gathered arrays are views of buffers that are reused once the rows are freed: copy what must
-        outlive that. (Fresh arrays of this size would be fresh pages every time, which the kernel must zero.)
-
-        Of the stream prefixes and packet heads, only the bytes held are copied, and the first 64 of each
-        prefix (read under length masks): past them a row holds what the buffer held, as the state rows hold
-        an earlier flow's bytes past a prefix's length. Most of those buffers is never filled."""
+        """The first `count` flows held (all by default), in the order held; see HeldRows."""
         held = self._held[0] if len(self._held) == 1 else np.concatenate(self._held or [np.zeros(0, np.int64)])
         rows, rest = held[:count], held[len(held) if count is None else count:]
         self._held, self.held = ([rest] if len(rest) else []), len(rest)
-        n = len(rows)
+        # Fresh arrays of this size would be fresh pages every time, which the kernel must zero first.
         buffers = self._spare.pop() if self._spare else {}
-        if n > len(buffers.get("I", ())):
-            size = max(n, 2 * len(buffers.get("I", ())))
+        if len(rows) > len(buffers.get("I", ())):
+            size = max(len(rows), 2 * len(buffers.get("I", ())))
             buffers = {name: np.empty((size,) + shape, dtype) for name, (shape, dtype) in self._shapes.items()
                        if name in HeldRows.GATHERED}
-        I = native.gather_rows(self.I, rows, buffers["I"][:n])
-        n_heads, head_bytes = self.heads.shape[1:]
-        used = {"prefix0": np.maximum(I[:, k.PREFIX_LEN], 64), "prefix1": np.maximum(I[:, k.PREFIX_LEN + 1], 64),
-                "heads": np.minimum(I[:, k.PL_PKTS] + I[:, k.PL_PKTS + 1], n_heads) * head_bytes}
-        gathered = {name: I if name == "I" else native.gather_rows(getattr(self, name), rows, buffer[:n], used.get(name))
-                    for name, buffer in buffers.items()}
-        return HeldRows(self, rows, gathered, buffers)
+        return HeldRows(self, rows, buffers)
 
     def free_held(self, held: "HeldRows") -> None:
         """The feature rows of flows taken by `take_held` become free, and the buffers they were gathered into."""
