@@ -252,7 +252,7 @@ def certificate_names(data, lengths, rows):
     return out
 
 
-_distinct_spans = declare("distinct_spans", _I, _P, _I, _P, _P, _P, _P, _I, _P)
+_distinct_spans = declare("distinct_spans", _I, _P, _I, _P, _P, _P, _P, _I, _P, _P, restype=_I)
 
 
 def distinct_spans(data, rows, off, length):
@@ -263,11 +263,11 @@ def distinct_spans(data, rows, off, length):
     if len(rows) and (rows.min() < 0 or rows.max() >= len(data) or off.min() < 0 or length.min() < 0
                       or (off + length).max() > data.shape[1]):
         raise IndexError("span out of range")
-    first = np.empty(len(rows), np.int64)
+    first, group = np.empty(len(rows), np.int64), np.empty(len(rows), np.int64)
     slots = np.empty(1 << (2 * len(rows)).bit_length(), np.int64)
-    _distinct_spans(len(rows), _ptr(data, np.uint8), data.shape[1], _ptr(rows), _ptr(off), _ptr(length),
-                    _ptr(slots), len(slots), _ptr(first))
-    return np.unique(first, return_inverse=True)
+    k = _distinct_spans(len(rows), _ptr(data, np.uint8), data.shape[1], _ptr(rows), _ptr(off), _ptr(length),
+                        _ptr(slots), len(slots), _ptr(first), _ptr(group))
+    return first[:k], group
 
 
 _dns_questions = declare("dns_questions", _I, _P, _I, _P, _P, _I, _P, _P, _P, _P, _P)

@@ -220,11 +220,13 @@ static uint64_t hash_bytes(const uint8_t *p, int64_t n) {
     return h ^ (h >> 29);
 }
 
-/* first[i]: the least j whose span holds the same bytes as span i, span i being len[i] bytes from
- * data[rows[i] * width + off[i]]. slots (n_slots of them, a power of two above m) is the caller's scratch
- * for an open-addressed table of first spans. Lets Python work once per distinct value rather than per flow. */
-void distinct_spans(int64_t m, const uint8_t *data, int64_t width, const int64_t *rows, const int64_t *off,
-                    const int64_t *len, int64_t *slots, int64_t n_slots, int64_t *first) {
+/* The distinct byte strings among spans, span i being len[i] bytes from data[rows[i] * width + off[i]]:
+ * returns how many there are, writes in first[] the span that holds each first and in group[i] which of them
+ * span i holds. slots (n_slots of them, a power of two above m) is the caller's scratch for an open-addressed
+ * table of first spans. Lets Python work once per distinct value rather than per flow. */
+int64_t distinct_spans(int64_t m, const uint8_t *data, int64_t width, const int64_t *rows, const int64_t *off,
+                       const int64_t *len, int64_t *slots, int64_t n_slots, int64_t *first, int64_t *group) {
+    int64_t k = 0;
     for (int64_t s = 0; s < n_slots; s++) slots[s] = -1;
     for (int64_t i = 0; i < m; i++) {
         const uint8_t *p = data + rows[i] * width + off[i];
@@ -232,13 +234,15 @@ void distinct_spans(int64_t m, const uint8_t *data, int64_t width, const int64_t
         for (;; s = (s + 1) & (uint64_t)(n_slots - 1)) {
             int64_t j = slots[s];
             if (j < 0) {
-                slots[s] = first[i] = i;
+                slots[s] = first[k] = i;
+                group[i] = k++;
                 break;
             }
             if (len[j] == len[i] && memcmp(data + rows[j] * width + off[j], p, (size_t)len[i]) == 0) {
-                first[i] = j;
+                group[i] = group[j];
                 break;
             }
         }
     }
+    return k;
 }
