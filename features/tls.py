@@ -1,8 +1,10 @@
 """TLS ClientHello: version, SNI, ALPN, JA3 and JA4; server certificate names where visible.
 
 The compiled framing (native/tls.c) finds the hellos of all ended flows and gives each a key of the fields
-the fingerprints read; `parse_client_hello` and the fingerprint functions here run once per distinct key
-(one per client configuration), and per flow only the server name and ALPN text are looked up.
+the fingerprints read, and finds the certificate names of the servers' answers; `parse_client_hello` and the
+fingerprint functions here run once per distinct key (one per client configuration), and server names, ALPN
+lists and certificate names are decoded once per distinct value: no Python runs per flow, save for hellos
+too long for the compiled key.
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ GREASE = {0x0A0A + 0x1010 * i for i in range(16)}
 EXT_SNI, EXT_GROUPS, EXT_POINT_FORMATS, EXT_SIG_ALGS, EXT_ALPN, EXT_VERSIONS = 0, 10, 11, 13, 16, 43
 JA4_VERSIONS = {0x0304: "13", 0x0303: "12", 0x0302: "11", 0x0301: "10", 0x0300: "s3",
                 0xFEFF: "d1", 0xFEFD: "d2", 0xFEFC: "d3"}
-CN_OID = b"\x06\x03\x55\x04\x03"
 
 
 @dataclass
@@ -170,11 +171,11 @@ def fingerprints(ch: ClientHello) -> tuple:
 
 
 class _Memo(dict):
-    """key -> make(key), computed once per key; cleared past `limit` keys so that memory stays bounded."""
+    """key -> value, cleared past `limit` keys so that memory stays bounded."""
 
-    def __init__(self, make=None, limit=4096):
+    def __init__(self, limit=4096):
         super().__init__()
-        self.make, self.limit = make, limit
+        self.limit = limit
 
     def put(self, key, value):
         if len(self) >= self.limit:
@@ -182,14 +183,9 @@ class _Memo(dict):
         self[key] = value
         return value
 
-    def __missing__(self, key):
-        return self.put(key, self.make(key))
 
-
-def _server_name(name) -> tuple:
-    """(server name, whether it is an IP address literal) from its text or raw bytes."""
-    if isinstance(name, bytes):
-        name = name.decode("ascii", "replace")
+def _server_name(name: str) -> tuple:
+    """(server name, whether it is an IP address literal)."""
     return name, bool(name) and is_ip_literal(name)
 
 
@@ -204,8 +200,6 @@ def _alpn_text(ext: bytes) -> str:
 
 
 _FINGERPRINTS = _Memo()              # hello key (native/tls.c) -> fingerprints() of a hello with that key
-_SERVER_NAMES = _Memo(_server_name)
-_ALPN = _Memo(_alpn_text)
 
 
 def is_ip_literal(name: str) -> bool:
@@ -216,43 +210,38 @@ def is_ip_literal(name: str) -> bool:
         return False
 
 
-def _handshake_bytes(stream: bytes) -> bytes:
-    """The handshake-protocol bytes of a TLS stream: bodies of its leading handshake records, joined."""
-    out, pos = [], 0
-    while pos + 5 <= len(stream) and stream[pos] == 22:
-        length = struct.unpack("!H", stream[pos + 3:pos + 5])[0]
-        out.append(stream[pos + 5:pos + 5 + length])
-        pos += 5 + length
-    return b"".join(out)
+def _per_distinct(data, rows, off, length, make) -> tuple:
+    """make(bytes) of the spans data[rows[i], off[i]:off[i] + length[i]], called once per distinct span:
+    (the values, which of them each span takes)."""
+    first, group = native.distinct_spans(data, rows, off, length)
+    return [make(data[r, o:o + n].tobytes()) for r, o, n in zip(rows[first].tolist(), off[first].tolist(),
+                                                                  length[first].tolist())], group
 
 
-def certificate_names(stream: bytes) -> tuple[str, str]:
-    """(subject CN, issuer CN) of the first certificate in a server stream, '' where not visible.
+def _hello_fingerprints(key: bytes, stream) -> tuple:
+    prints = _FINGERPRINTS.get(key)
+    if prints is None:
+        prints = _FINGERPRINTS.put(key, fingerprints(parse_client_hello(stream.tobytes())))
+    return prints
 
-    Scans the certificate for the commonName OID instead of parsing X.509, since the prefix often cuts it;
-    issuer comes before subject in a TBSCertificate, so the first two CNs are issuer and subject.
-    """
-    messages = _handshake_bytes(stream)
-    pos = 0
-    while pos + 4 <= len(messages) and messages[pos] != 11:
-        pos += 4 + int.from_bytes(messages[pos + 1:pos + 4], "big")
-    if pos + 4 > len(messages):
-        return "", ""
-    names = []
-    pos += 4
-    while len(names) < 2:
-        at = messages.find(CN_OID, pos)
-        if at < 0 or at + 7 > len(messages):
-            break
-        n = messages[at + 6]
-        value = messages[at + 7:at + 7 + n]
-        if len(value) < n:
-            break
-        names.append(value.decode("utf-8", "replace"))
-        pos = at + 7 + n
-    if len(names) < 2:
-        return "", ""
-    return names[1], names[0]
+
+def _put_hellos(out, strings, rows, prints, length, names, alpn, alpn_present):
+    """Writes the columns of the hellos of `rows`, one item per row in each argument: fingerprints() and
+    (server name, is IP) as rows of 2-D object arrays, handshake length, ALPN text and presence."""
+    version, ja3_hash, ja4_text, n_ciphers, n_extensions = prints.T
+    sni, sni_is_ip = names.T
+    out["tls_client_hello"][rows] = 1
+    out["tls_version"][rows] = version
+    out["tls_cipher_count"][rows] = n_ciphers
+    out["tls_extension_count"][rows] = n_extensions
+    out["tls_client_hello_bytes"][rows] = length
+    out["tls_sni_present"][rows] = sni != ""
+    out["tls_sni_is_ip"][rows] = sni_is_ip
+    out["tls_alpn_present"][rows] = alpn_present
+    strings["tls_sni"][rows] = sni
+    strings["tls_alpn"][rows] = alpn
+    strings["ja3"][rows] = ja3_hash
+    strings["ja4"][rows] = ja4_text
 
 
 def columns(client, client_len, server, server_len) -> dict:
@@ -266,51 +255,34 @@ def columns(client, client_len, server, server_len) -> dict:
         "tls_sni", "tls_alpn", "ja3", "ja4", "tls_cert_subject_cn", "tls_cert_issuer_cn")}
     candidates = np.flatnonzero((client_len >= 6) & (client[:, 0] == 22) & (client[:, 1] == 3) & (client[:, 5] == 1))
     found = native.client_hellos(client, client_len, candidates)
-    hellos = []                          # (row, fingerprints, handshake length, (server name, is IP), ALPN, ALPN present)
     for i in candidates[found["status"] == native.KEY_TOO_LONG]:     # only with prefixes far past the default
         ch = parse_client_hello(client[i, :client_len[i]].tobytes())
         if ch is not None:
-            hellos.append((i, fingerprints(ch), ch.length, _server_name(ch.sni), ",".join(ch.alpn), bool(ch.alpn)))
-    hello = found["status"] == native.HELLO
-    keys = found["keys"]
-    # Per flow only bytes are sliced and looked up: plain ints and bytes objects, as numpy scalars and
-    # array slices cost several times more per flow.
-    for j, i, key_len, length, sni_off, sni_len, alpn_off, alpn_len in zip(
-            *(a.tolist() for a in (np.flatnonzero(hello), candidates[hello], found["key_len"][hello],
-                                   found["length"][hello], found["sni_off"][hello], found["sni_len"][hello],
-                                   found["alpn_off"][hello], found["alpn_len"][hello]))):
-        key = keys[j, :key_len].tobytes()
-        prints = _FINGERPRINTS.get(key)
-        row = client[i]
-        if prints is None:
-            prints = _FINGERPRINTS.put(key, fingerprints(parse_client_hello(row[:client_len[i]].tobytes())))
-        name = _SERVER_NAMES[row[sni_off:sni_off + sni_len].tobytes()]
-        alpn = _ALPN[row[alpn_off:alpn_off + alpn_len].tobytes()] if alpn_off >= 0 else ""
-        hellos.append((i, prints, length, name, alpn, alpn_len > 2))
-    if hellos:
-        rows, prints, length, names, alpn, alpn_present = zip(*hellos)
-        rows = np.array(rows, np.int64)
-        version, ja3_hash, ja4_text, n_ciphers, n_extensions = zip(*prints)
-        out["tls_client_hello"][rows] = 1
-        out["tls_version"][rows] = version
-        out["tls_cipher_count"][rows] = n_ciphers
-        out["tls_extension_count"][rows] = n_extensions
-        out["tls_client_hello_bytes"][rows] = length
-        out["tls_sni_present"][rows] = [bool(name) for name, _ in names]
-        out["tls_sni_is_ip"][rows] = [is_ip for _, is_ip in names]
-        out["tls_alpn_present"][rows] = alpn_present
-        strings["tls_sni"][rows] = [name for name, _ in names]
-        strings["tls_alpn"][rows] = alpn
-        strings["ja3"][rows] = ja3_hash
-        strings["ja4"][rows] = ja4_text
+            _put_hellos(out, strings, [i], np.array([fingerprints(ch)], object), [ch.length],
+                        np.array([_server_name(ch.sni)], object), [",".join(ch.alpn)], [bool(ch.alpn)])
+    # Equal keys, server names and ALPN lists are worked out once: flows repeat a few client configurations.
+    hello = np.flatnonzero(found["status"] == native.HELLO)
+    if len(hello):
+        rows, key_len = candidates[hello], found["key_len"][hello]
+        first, group = native.distinct_spans(found["keys"], hello, np.zeros_like(hello), key_len)
+        prints = [_hello_fingerprints(found["keys"][j, :n].tobytes(), client[i, :client_len[i]])
+                  for j, i, n in zip(hello[first].tolist(), rows[first].tolist(), key_len[first].tolist())]
+        names, name_group = _per_distinct(client, rows, np.maximum(found["sni_off"][hello], 0), found["sni_len"][hello],
+                                          lambda name: _server_name(name.decode("ascii", "replace")))
+        alpn_len = found["alpn_len"][hello]
+        alpn, alpn_group = _per_distinct(client, rows, np.maximum(found["alpn_off"][hello], 0), alpn_len, _alpn_text)
+        _put_hellos(out, strings, rows, np.array(prints, object)[group], found["length"][hello],
+                    np.array(names, object)[name_group], np.array(alpn, object)[alpn_group], alpn_len > 2)
     server_hello = (server_len >= 6) & (server[:, 0] == 22) & (server[:, 1] == 3) & (server[:, 5] == 2)
     out["tls_server_hello"] = server_hello.astype(np.int64)
     answered = np.flatnonzero(server_hello & (out["tls_client_hello"] == 1))
-    for i, n in zip(answered.tolist(), server_len[answered].tolist()):
-        subject, issuer = certificate_names(server[i, :n].tobytes())
-        if subject and issuer:
-            strings["tls_cert_subject_cn"][i] = subject
-            strings["tls_cert_issuer_cn"][i] = issuer
-            out["tls_cert_self_signed"][i] = int(subject == issuer)
+    certs = native.certificate_names(server, server_len, answered)
+    named = np.flatnonzero((certs["subject_len"] > 0) & (certs["issuer_len"] > 0))
+    subject, issuer = (np.array(values, object)[group] for values, group in (
+        _per_distinct(certs["messages"], named, certs[f"{who}_off"][named], certs[f"{who}_len"][named],
+                      lambda name: name.decode("utf-8", "replace")) for who in ("subject", "issuer")))
+    strings["tls_cert_subject_cn"][answered[named]] = subject
+    strings["tls_cert_issuer_cn"][answered[named]] = issuer
+    out["tls_cert_self_signed"][answered[named]] = subject == issuer
     out.update(strings)
     return out

@@ -88,3 +88,20 @@ def test_hellos_past_the_compiled_key_go_through_python():
     status = native.client_hellos(data, np.array([len(stream)]), np.array([0]))["status"]
     assert list(status) == [native.KEY_TOO_LONG]
     assert _columns([stream, base], 8192) == 2
+
+
+def test_certificate_names_split_across_records():
+    def common_name(value):
+        return b"\x06\x03\x55\x04\x03\x0c" + bytes([len(value)]) + value
+    certificate = b"\x30\x82\x01\x00" + common_name(b"Issuer CA") + b"\x30\x10" + common_name(b"example.com")
+    messages = b"\x02\x00\x00\x02\x03\x03" + b"\x0b" + len(certificate).to_bytes(3, "big") + certificate
+    server = [b"".join(b"\x16\x03\x03" + len(part).to_bytes(2, "big") + part for part in (messages[:at], messages[at:]))
+              for at in (len(messages), 20, 30)]
+    server.append(server[1][:len(server[1]) - 3])                  # the subject cut short
+    client = np.frombuffer(client_hello(), np.uint8)
+    got = tls.columns(np.tile(client, (len(server), 1)), np.full(len(server), len(client)),
+                      np.array([np.frombuffer(s.ljust(256, b"\0"), np.uint8) for s in server]),
+                      np.array([len(s) for s in server]))
+    assert list(got["tls_cert_subject_cn"]) == ["example.com"] * 3 + [""]
+    assert list(got["tls_cert_issuer_cn"]) == ["Issuer CA"] * 3 + [""]
+    assert list(got["tls_cert_self_signed"]) == [0, 0, 0, -1]

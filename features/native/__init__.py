@@ -243,6 +243,42 @@ def client_hellos(data, lengths, rows):
     return out
 
 
+_certificate_names = declare("certificate_names", _I, _P, _P, _I, _P, _P, _P, _P, _P, _P)
+
+
+def certificate_names(data, lengths, rows):
+    """For each r in `rows`, the handshake bytes of server stream data[r, :lengths[r]] (messages, one row each)
+    and the spans there of its certificate's issuer and subject commonName (lengths 0 if not both seen);
+    see tls.c."""
+    data = np.ascontiguousarray(data, np.uint8)
+    lengths = np.ascontiguousarray(lengths, np.int64)
+    rows = np.ascontiguousarray(rows, np.int64)
+    out = {name: np.zeros(len(rows), np.int64) for name in ("issuer_off", "issuer_len", "subject_off", "subject_len")}
+    out["messages"] = np.empty((len(rows), data.shape[1]), np.uint8)
+    _certificate_names(len(rows), _ptr(rows), _ptr(data, np.uint8), data.shape[1], _ptr(lengths),
+                       _ptr(out["messages"], np.uint8),
+                       *(_ptr(out[name]) for name in ("issuer_off", "issuer_len", "subject_off", "subject_len")))
+    return out
+
+
+_distinct_spans = declare("distinct_spans", _I, _P, _I, _P, _P, _P, _P, _I, _P, _P, restype=_I)
+
+
+def distinct_spans(data, rows, off, length):
+    """The distinct byte strings among the spans data[rows[i], off[i]:off[i] + length[i]]: (first, group), the
+    span first to hold each and, for each span, which of them it holds (span i == span first[group[i]])."""
+    data = np.ascontiguousarray(data, np.uint8)
+    rows, off, length = (np.ascontiguousarray(a, np.int64) for a in (rows, off, length))
+    if len(rows) and (rows.min() < 0 or rows.max() >= len(data) or off.min() < 0 or length.min() < 0
+                      or (off + length).max() > data.shape[1]):
+        raise IndexError("span out of range")
+    first, group = np.empty(len(rows), np.int64), np.empty(len(rows), np.int64)
+    slots = np.empty(1 << (2 * len(rows)).bit_length(), np.int64)
+    k = _distinct_spans(len(rows), _ptr(data, np.uint8), data.shape[1], _ptr(rows), _ptr(off), _ptr(length),
+                        _ptr(slots), len(slots), _ptr(first), _ptr(group))
+    return first[:k], group
+
+
 _dns_questions = declare("dns_questions", _I, _P, _I, _P, _P, _I, _P, _P, _P, _P, _P)
 
 

@@ -5,7 +5,9 @@
  * lie in the stream, and a key: every field the fingerprints read (legacy version, cipher suites, extension
  * types, groups, point formats, signature algorithms, supported versions, first ALPN name, whether a server
  * name is there), each behind its length. Equal keys mean equal fingerprints, so Python computes them once
- * per distinct key rather than once per flow. */
+ * per distinct key rather than once per flow.
+ *
+ * Also the commonName spans of server certificates, and which spans of bytes (keys, names) are equal. */
 #include <stdint.h>
 #include <string.h>
 
@@ -152,4 +154,95 @@ void client_hellos(int64_t m, const int64_t *rows, const uint8_t *data, int64_t 
         alpn_off[i] = alpn.off;
         alpn_len[i] = alpn.len;
     }
+}
+
+static const uint8_t CN_OID[5] = {0x06, 0x03, 0x55, 0x04, 0x03};
+
+/* The first commonName OID at or after `from` in s[:n], or -1: bytes.find. */
+static int64_t find_cn(const uint8_t *s, int64_t n, int64_t from) {
+    for (int64_t at = from; at + 5 <= n; at++) {
+        const uint8_t *p = memchr(s + at, CN_OID[0], (size_t)(n - 4 - at));
+        if (p == NULL) break;
+        at = p - s;
+        if (memcmp(p, CN_OID, 5) == 0) return at;
+    }
+    return -1;
+}
+
+/* Server streams rows[i] of data: their handshake bytes (the bodies of the leading handshake records, joined)
+ * into messages (width bytes per row), and the spans there of the first two commonName values after the
+ * start of the Certificate message, issuer then subject, or lengths 0 if there are not two. The OID is
+ * searched for rather than X.509 parsed, since the prefix often cuts the certificate; issuer comes before
+ * subject in a TBSCertificate. */
+void certificate_names(int64_t m, const int64_t *rows, const uint8_t *data, int64_t width, const int64_t *lengths,
+                       uint8_t *messages, int64_t *issuer_off, int64_t *issuer_len, int64_t *subject_off,
+                       int64_t *subject_len) {
+    for (int64_t i = 0; i < m; i++) {
+        int64_t r = rows[i], n = lengths[r] < width ? lengths[r] : width;
+        const uint8_t *s = data + r * width;
+        uint8_t *msg = messages + i * width;
+        int64_t len = 0;
+        for (int64_t pos = 0; pos + 5 <= n && s[pos] == 22; pos += 5 + u16(s + pos + 3)) {
+            span_t body = cut(pos + 5, u16(s + pos + 3), n);
+            memcpy(msg + len, s + body.off, (size_t)body.len);
+            len += body.len;
+        }
+        issuer_off[i] = subject_off[i] = issuer_len[i] = subject_len[i] = 0;
+        int64_t pos = 0;
+        while (pos + 4 <= len && msg[pos] != 11) pos += 4 + (((int64_t)msg[pos + 1] << 16) | u16(msg + pos + 2));
+        if (pos + 4 > len) continue;
+        span_t names[2];
+        int found = 0;
+        for (pos += 4; found < 2; pos = names[found].off + names[found].len, found++) {
+            int64_t at = find_cn(msg, len, pos);
+            if (at < 0 || at + 7 > len || at + 7 + msg[at + 6] > len) break;
+            names[found] = (span_t){at + 7, msg[at + 6]};
+        }
+        if (found < 2) continue;
+        issuer_off[i] = names[0].off;
+        issuer_len[i] = names[0].len;
+        subject_off[i] = names[1].off;
+        subject_len[i] = names[1].len;
+    }
+}
+
+/* Word at a time: a byte at a time would cost as much as the hellos' framing. */
+static uint64_t hash_bytes(const uint8_t *p, int64_t n) {
+    uint64_t h = 0x9E3779B97F4A7C15u ^ (uint64_t)n, w;
+    for (; n >= 8; p += 8, n -= 8) {
+        memcpy(&w, p, 8);
+        h = (h ^ w) * 0xFF51AFD7ED558CCDu;
+        h ^= h >> 32;
+    }
+    w = 0;
+    memcpy(&w, p, (size_t)n);
+    h = (h ^ w) * 0xFF51AFD7ED558CCDu;
+    return h ^ (h >> 29);
+}
+
+/* The distinct byte strings among spans, span i being len[i] bytes from data[rows[i] * width + off[i]]:
+ * returns how many there are, writes in first[] the span that holds each first and in group[i] which of them
+ * span i holds. slots (n_slots of them, a power of two above m) is the caller's scratch for an open-addressed
+ * table of first spans. Lets Python work once per distinct value rather than per flow. */
+int64_t distinct_spans(int64_t m, const uint8_t *data, int64_t width, const int64_t *rows, const int64_t *off,
+                       const int64_t *len, int64_t *slots, int64_t n_slots, int64_t *first, int64_t *group) {
+    int64_t k = 0;
+    for (int64_t s = 0; s < n_slots; s++) slots[s] = -1;
+    for (int64_t i = 0; i < m; i++) {
+        const uint8_t *p = data + rows[i] * width + off[i];
+        uint64_t s = hash_bytes(p, len[i]) & (uint64_t)(n_slots - 1);
+        for (;; s = (s + 1) & (uint64_t)(n_slots - 1)) {
+            int64_t j = slots[s];
+            if (j < 0) {
+                slots[s] = first[k] = i;
+                group[i] = k++;
+                break;
+            }
+            if (len[j] == len[i] && memcmp(data + rows[j] * width + off[j], p, (size_t)len[i]) == 0) {
+                group[i] = group[j];
+                break;
+            }
+        }
+    }
+    return k;
 }
