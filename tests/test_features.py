@@ -271,6 +271,19 @@ def test_command_writes_parquet_and_csv(write, tmp_path):
     assert table.exit_code == 0 and "receiver index linked" in table.output
 
 
+def test_command_gives_the_same_rows_with_one_or_two_threads(tmp_path):
+    from detector.cli import main
+    demo = str(Path(__file__).resolve().parents[1] / "pcaps" / "demo")
+    outputs = []
+    for threads in ("1", "2"):
+        out = tmp_path / f"t{threads}.csv"
+        result = CliRunner().invoke(main, ["features", demo, "--threads", threads, "-o", str(out)])
+        assert result.exit_code == 0, result.output
+        outputs.append(out.read_bytes())
+    assert outputs[0] == outputs[1] and outputs[0].count(b"\n") > 2
+    assert CliRunner().invoke(main, ["features", demo, "--threads", "3"]).exit_code != 0
+
+
 def test_command_prints_the_schema():
     from detector.cli import main
     result = CliRunner().invoke(main, ["features", "--schema"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from detector.commands.common import emit, fail, output_options, pick_format, reader_options
+from detector.commands.common import emit, fail, output_options, pick_format, reader_options, threads_option
 
 RECORD_COLUMNS = ["capture", "src_ip", "src_port", "dst_ip", "dst_port", "transport", "vlan", "first_seen",
                   "last_seen", "src2dst_packets", "dst2src_packets", "packets", "src2dst_bytes", "dst2src_bytes",
@@ -39,13 +39,14 @@ def verdict_batches(reader, analyzer, columns=None, rows=CLASSIFY_ROWS):
 
 @click.command()
 @reader_options
+@threads_option
 @output_options
 @click.option("--model", "model_dir", type=click.Path(exists=True, file_okay=False), default=None,
               help="Folder of a model made by `vpndetect train` (default: the shipped model).")
 @click.option("--all-columns", is_flag=True, help="Write every feature column too (csv, jsonl, parquet).")
 @click.option("--threshold", type=click.FloatRange(0, 1), default=None,
               help="Score a flow needs to be flagged on the model alone, without a signature (default 0.98).")
-def analyze(paths, idle_timeout, active_timeout, max_flows, fmt, output, model_dir, all_columns, threshold):
+def analyze(paths, idle_timeout, active_timeout, max_flows, threads, fmt, output, model_dir, all_columns, threshold):
     """Label every flow of captures as vpn, proxy or normal, with its protocol, a score and the evidence."""
     from detector.model import ModelError
     from detector.pipeline import THRESHOLD, load_detector
@@ -57,6 +58,6 @@ def analyze(paths, idle_timeout, active_timeout, max_flows, fmt, output, model_d
     except ModelError as exc:
         fail(str(exc))
     reader = feature_reader(paths, idle_timeout=idle_timeout, active_timeout=active_timeout, max_flows=max_flows,
-                            on_error="collect", progress=True)
+                            on_error="collect", progress=True, threads=threads)
     batches = verdict_batches(reader, analyzer, None if all_columns else RECORD_COLUMNS)
     emit(reader, batches, pick_format(fmt, output), output, print_verdict_table)

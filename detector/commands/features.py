@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from detector.commands.common import emit, output_options, pick_format, reader_options
+from detector.commands.common import emit, output_options, pick_format, reader_options, threads_option
 from detector.output import write_flows
 
 
@@ -47,8 +47,9 @@ def _write_table(batches, output):
 @click.option("--early-packets", default=10, show_default=True, type=click.IntRange(1, 32),
               help="The early_ columns are computed over this many first packets of each flow.")
 @reader_options
+@threads_option
 @output_options
-def features(paths, show_schema, early_packets, idle_timeout, active_timeout, max_flows, fmt, output):
+def features(paths, show_schema, early_packets, idle_timeout, active_timeout, max_flows, threads, fmt, output):
     """Flows of captures with their features: sizes, timing, entropy, handshake signatures, TLS fingerprints."""
     if show_schema:
         _print_schema(fmt, output)
@@ -57,7 +58,8 @@ def features(paths, show_schema, early_packets, idle_timeout, active_timeout, ma
         raise click.UsageError("Missing argument 'PATHS...'.")
     from features.extract.api import feature_reader
     reader = feature_reader(paths, early_packets=early_packets, idle_timeout=idle_timeout,
-                            active_timeout=active_timeout, max_flows=max_flows, on_error="collect", progress=True)
+                            active_timeout=active_timeout, max_flows=max_flows, on_error="collect", progress=True,
+                            threads=threads)
     emit(reader, reader, pick_format(fmt, output), output, _write_table)
 
 
