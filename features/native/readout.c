@@ -294,14 +294,15 @@ static double *early(double *out, const flow_rows_t *f, int64_t r, int64_t n, do
     out[3] = (double)bursts;
     out[4] = ratio((double)payload_packets, (double)bursts);
     out += 5;
+    int64_t flagged[2][8] = {{0}};
+    for (int64_t j = 0; j < n; j++) {
+        if (dir[j] != 0 && dir[j] != 1) continue;
+        for (int b = 0; b < 8; b++) flagged[dir[j]][b] += (flags[j] >> b) & 1;
+    }
     for (int d = 0; d < 2; d++) {
         out[0] = (double)max_packets[d];
         out[1] = (double)max_bytes[d];
-        for (int b = 0; b < 8; b++) {
-            int64_t flagged = 0;
-            for (int64_t j = 0; j < n; j++) flagged += dir[j] == d && (flags[j] >> b) & 1;
-            out[2 + b] = (double)flagged;
-        }
+        for (int b = 0; b < 8; b++) out[2 + b] = (double)flagged[d][b];
         out += 10;
     }
     return out;
