@@ -88,6 +88,22 @@ static inline int64_t iat_bin(int64_t gap, double us) {
 
 static int tables_ready;
 
+/* One scope of the inter-arrival statistics: k is the packet's direction, or 2 for either direction. */
+static inline void iat_update(int64_t *I, double *F, int32_t *hist, int64_t k, int64_t t) {
+    const int64_t last = I[LAST_TS + k];
+    if (last >= 0) {
+        const int64_t gap = t - last > 0 ? t - last : 0, count = I[IAT_N + k];
+        if (count == 0 || gap < I[IAT_MIN + k]) I[IAT_MIN + k] = gap;
+        if (gap > I[IAT_MAX + k]) I[IAT_MAX + k] = gap;
+        const double us = (double)gap / 1000.0;
+        F[IAT_SUM + k] += us;
+        F[IAT_SQ + k] += us * us;
+        hist[k * IAT_BINS + iat_bin(gap, us)] += 1;
+        I[IAT_N + k] = count + 1;
+    }
+    if (t > last) I[LAST_TS + k] = t;
+}
+
 static void reset_row(feature_state_t *st, int64_t s, int64_t proto, int64_t t) {
     int64_t *I = st->I + s * N_INT;
     memset(I, 0, N_INT * sizeof(int64_t));
@@ -173,32 +189,27 @@ void feature_update(int64_t n, const int64_t *slot, const int64_t *direction, co
         }
         int64_t *I = st->I + s * N_INT;
         double *F = st->F + s * N_FLOAT;
-        const int64_t flags = p == TCP ? tcp_flags[i] : 0;
+        const int64_t flags = tcp_flags[i] & -(int64_t)(p == TCP);     /* no branch: TCP and UDP interleave */
         const int64_t length = pl_len[i];
         I[PKTS + d] += 1;
 
         /* Inter-arrival times, per direction and in either direction. */
-        const int64_t scopes[2] = {d, 2};
-        for (int j = 0; j < 2; j++) {
-            const int64_t k = scopes[j];
-            int64_t last = I[LAST_TS + k];
-            if (last >= 0) {
-                int64_t gap = t - last > 0 ? t - last : 0;
-                int64_t count = I[IAT_N + k];
-                if (count == 0 || gap < I[IAT_MIN + k]) I[IAT_MIN + k] = gap;
-                if (gap > I[IAT_MAX + k]) I[IAT_MAX + k] = gap;
-                double us = (double)gap / 1000.0;
-                F[IAT_SUM + k] += us;
-                F[IAT_SQ + k] += us * us;
-                st->iat_hist[(s * 3 + k) * IAT_BINS + iat_bin(gap, us)] += 1;
-                I[IAT_N + k] = count + 1;
-            }
-            if (t > last) I[LAST_TS + k] = t;
-        }
+        int32_t *iat_hist = st->iat_hist + s * 3 * IAT_BINS;
+        iat_update(I, F, iat_hist, d, t);
+        iat_update(I, F, iat_hist, 2, t);
 
-        if (flags) {
-            int64_t *counts = I + FLAG_COUNTS + 8 * d;
-            for (int b = 0; b < 8; b++) counts[b] += (flags >> b) & 1;
+        /* ACK and PSH are on most TCP packets, in either combination: those two are counted without a
+         * branch, the rest only when any is set. */
+        int64_t *counts = I + FLAG_COUNTS + 8 * d;
+        counts[3] += (flags >> 3) & 1;
+        counts[4] += (flags >> 4) & 1;
+        if (flags & ~0x18) {
+            counts[0] += flags & 1;
+            counts[1] += (flags >> 1) & 1;
+            counts[2] += (flags >> 2) & 1;
+            counts[5] += (flags >> 5) & 1;
+            counts[6] += (flags >> 6) & 1;
+            counts[7] += (flags >> 7) & 1;
         }
 
         if (o < n_rec) {
