@@ -42,7 +42,6 @@ static inline int64_t clip_bin(double x, int64_t bins) {
 /* Payload sizes are integers below 64 KiB in practice: their bins come from a table made with the same
  * log2 the formula names, and larger sizes take the formula. */
 static int8_t size_bin_table[65536];
-static int size_bin_ready;
 
 static inline int64_t size_bin(int64_t size) {
     if (size < 65536) return size_bin_table[size];
@@ -52,26 +51,57 @@ static inline int64_t size_bin(int64_t size) {
 static void make_size_bins(void) {
     size_bin_table[0] = 0;                    /* log2(0) is -inf: clipped to bin 0 */
     for (int64_t s = 1; s < 65536; s++) size_bin_table[s] = (int8_t)clip_bin(log2((double)s) * 3.0, SIZE_BINS);
-    size_bin_ready = 1;
 }
 
-/* clip(int(log2(us + 1) * 2)): two bins per octave. Away from the bin edges (powers of two and their
- * sqrt(2) multiples) the bin follows from the exponent and the mantissa alone: libm's log2 is off by less
- * than an ulp (1e-13 here) and never below an exact power of two, so it must agree. Within 1e-9 of an upper
- * edge, where its rounding decides, libm is asked. Two log2 calls per packet were a fifth of the update. */
-static inline int64_t iat_bin(double us) {
-    double x = us + 1.0;
-    if (!(x >= 1.0 && x < 1e300)) return clip_bin(log2(x) * 2.0, IAT_BINS);
+/* clip(int(log2(us + 1) * 2)) with us = gap / 1000: two bins per octave. The bin never falls as the gap (ns)
+ * grows, so each bin is entered at one gap, found once by bisection with the very same computation; a gap is
+ * then placed by comparing it with those edges. Two log2 calls per packet were a fifth of the update. */
+static int64_t iat_edge[IAT_BINS + 1];        /* smallest gap of each bin, then a bound no gap reaches */
+
+static int64_t iat_formula(int64_t gap) {
+    return clip_bin(log2((double)gap / 1000.0 + 1.0) * 2.0, IAT_BINS);
+}
+
+static void make_iat_edges(void) {
+    for (int64_t b = 0; b < IAT_BINS; b++) {
+        int64_t lo = 0, hi = INT64_C(1) << 62;    /* far into the last bin */
+        while (lo < hi) {
+            const int64_t mid = lo + (hi - lo) / 2;
+            if (iat_formula(mid) >= b) hi = mid;
+            else lo = mid + 1;
+        }
+        iat_edge[b] = lo;
+    }
+    iat_edge[IAT_BINS] = INT64_MAX;
+}
+
+/* With us + 1 = m * 2^e (m in [1, 2)), log2 lies in [e, e + 1]: exact at a power of two, and just below the
+ * next one it may round up to it. So the bin is 2e, 2e + 1 or 2e + 2. */
+static inline int64_t iat_bin(int64_t gap, double us) {
+    if (gap >= iat_edge[IAT_BINS - 1]) return IAT_BINS - 1;
+    const double x = us + 1.0;
     uint64_t bits;
     memcpy(&bits, &x, sizeof bits);
-    const int64_t e = (int64_t)(bits >> 52) - 1023;                  /* x = m * 2^e, m in [1, 2) */
-    bits = (bits & 0x000FFFFFFFFFFFFFull) | 0x3FF0000000000000ull;
-    double m;
-    memcpy(&m, &bits, sizeof m);
-    const double SQRT2 = 1.4142135623730951;
-    if (m > 2.0 - 1e-9 || fabs(m - SQRT2) < 1e-9) return clip_bin(log2(x) * 2.0, IAT_BINS);
-    int64_t bin = 2 * e + (m > SQRT2);
-    return bin > IAT_BINS - 1 ? IAT_BINS - 1 : bin;
+    const int64_t low = 2 * ((int64_t)(bits >> 52) - 1023);
+    return low + (gap >= iat_edge[low + 1]) + (gap >= iat_edge[low + 2]);
+}
+
+static int tables_ready;
+
+/* One scope of the inter-arrival statistics: k is the packet's direction, or 2 for either direction. */
+static inline void iat_update(int64_t *I, double *F, int32_t *hist, int64_t k, int64_t t) {
+    const int64_t last = I[LAST_TS + k];
+    if (last >= 0) {
+        const int64_t gap = t - last > 0 ? t - last : 0, count = I[IAT_N + k];
+        if (count == 0 || gap < I[IAT_MIN + k]) I[IAT_MIN + k] = gap;
+        if (gap > I[IAT_MAX + k]) I[IAT_MAX + k] = gap;
+        const double us = (double)gap / 1000.0;
+        F[IAT_SUM + k] += us;
+        F[IAT_SQ + k] += us * us;
+        hist[k * IAT_BINS + iat_bin(gap, us)] += 1;
+        I[IAT_N + k] = count + 1;
+    }
+    if (t > last) I[LAST_TS + k] = t;
 }
 
 static void reset_row(feature_state_t *st, int64_t s, int64_t proto, int64_t t) {
@@ -129,7 +159,11 @@ void feature_update(int64_t n, const int64_t *slot, const int64_t *direction, co
                     const int64_t *ts, const int64_t *proto, const int64_t *sport, const int64_t *dport,
                     const int64_t *tcp_flags, const int64_t *pl_off, const int64_t *pl_len, const int64_t *pl_cap,
                     const int64_t *l4_off, const int64_t *wirelen, const uint8_t *data, feature_state_t *st) {
-    if (!size_bin_ready) make_size_bins();
+    if (!tables_ready) {
+        make_size_bins();
+        make_iat_edges();
+        tables_ready = 1;
+    }
     const int64_t n_rec = st->n_rec, n_seq = st->n_seq, n_heads = st->n_heads, head_bytes = st->head_bytes;
     for (int64_t i = 0; i < n; i++) {
         /* The rows of a batch's flows are scattered over megabytes: ask for those of a packet a few ahead
@@ -155,32 +189,27 @@ void feature_update(int64_t n, const int64_t *slot, const int64_t *direction, co
         }
         int64_t *I = st->I + s * N_INT;
         double *F = st->F + s * N_FLOAT;
-        const int64_t flags = p == TCP ? tcp_flags[i] : 0;
+        const int64_t flags = tcp_flags[i] & -(int64_t)(p == TCP);     /* no branch: TCP and UDP interleave */
         const int64_t length = pl_len[i];
         I[PKTS + d] += 1;
 
         /* Inter-arrival times, per direction and in either direction. */
-        const int64_t scopes[2] = {d, 2};
-        for (int j = 0; j < 2; j++) {
-            const int64_t k = scopes[j];
-            int64_t last = I[LAST_TS + k];
-            if (last >= 0) {
-                int64_t gap = t - last > 0 ? t - last : 0;
-                int64_t count = I[IAT_N + k];
-                if (count == 0 || gap < I[IAT_MIN + k]) I[IAT_MIN + k] = gap;
-                if (gap > I[IAT_MAX + k]) I[IAT_MAX + k] = gap;
-                double us = (double)gap / 1000.0;
-                F[IAT_SUM + k] += us;
-                F[IAT_SQ + k] += us * us;
-                st->iat_hist[(s * 3 + k) * IAT_BINS + iat_bin(us)] += 1;
-                I[IAT_N + k] = count + 1;
-            }
-            if (t > last) I[LAST_TS + k] = t;
-        }
+        int32_t *iat_hist = st->iat_hist + s * 3 * IAT_BINS;
+        iat_update(I, F, iat_hist, d, t);
+        iat_update(I, F, iat_hist, 2, t);
 
-        if (flags) {
-            int64_t *counts = I + FLAG_COUNTS + 8 * d;
-            for (int b = 0; b < 8; b++) counts[b] += (flags >> b) & 1;
+        /* ACK and PSH are on most TCP packets, in either combination: those two are counted without a
+         * branch, the rest only when any is set. */
+        int64_t *counts = I + FLAG_COUNTS + 8 * d;
+        counts[3] += (flags >> 3) & 1;
+        counts[4] += (flags >> 4) & 1;
+        if (flags & ~0x18) {
+            counts[0] += flags & 1;
+            counts[1] += (flags >> 1) & 1;
+            counts[2] += (flags >> 2) & 1;
+            counts[5] += (flags >> 5) & 1;
+            counts[6] += (flags >> 6) & 1;
+            counts[7] += (flags >> 7) & 1;
         }
 
         if (o < n_rec) {
