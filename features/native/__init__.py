@@ -248,3 +248,16 @@ def dns_questions(data, lengths, tcp, response: bool):
     _dns_questions(m, _ptr(data, np.uint8), data.shape[1], _ptr(lengths), _ptr(tcp, np.bool_), int(response),
                    *(_ptr(a, a.dtype) for a in out))
     return out
+
+
+_sequence_positions = declare("sequence_positions", _I, _P, _I, _P, _I, _P)
+
+
+def sequence_positions(seq_dir, n_seq, k):
+    """(2, k, m): position of each row's first k payload packets from each direction among its first n_seq
+    (seq_dir, m x width directions), -1 past the last (see sequence.c)."""
+    seq_dir = np.ascontiguousarray(seq_dir, np.int8)
+    n_seq = np.ascontiguousarray(n_seq, np.int64)
+    out = np.empty((2, k, len(seq_dir)), np.int64)
+    _sequence_positions(len(seq_dir), _ptr(seq_dir, np.int8), seq_dir.shape[1], _ptr(n_seq), k, _ptr(out))
+    return out
