@@ -1,9 +1,9 @@
-/* Where each flow's first payload packets from each direction sit in its payload sequence (SignatureView.index):
- * one pass over the directions instead of a comparison, a running count and an argmax over the whole
- * (flows, packets) matrix for every packet asked for. */
+/* Signature statistics over each flow's payload sequence (sizes and directions of its first payload packets),
+ * one pass a flow instead of numpy's several over the whole (flows, packets) matrix. */
 #include <stdint.h>
 
-/* out[(d * k + n) * m + r]: position of row r's (n+1)-th payload packet from direction d among its first
+/* Where each flow's first payload packets from each direction sit (SignatureView.index):
+ * out[(d * k + n) * m + r]: position of row r's (n+1)-th payload packet from direction d among its first
  * n_seq[r] (of width), -1 if it has fewer. */
 void sequence_positions(int64_t m, const int8_t *seq_dir, int64_t width, const int64_t *n_seq, int64_t k,
                         int64_t *out) {
@@ -16,5 +16,23 @@ void sequence_positions(int64_t m, const int8_t *seq_dir, int64_t width, const i
             const int d = dirs[j];
             if ((d == 0 || d == 1) && seen[d] < k) out[(d * k + seen[d]++) * m + r] = j;
         }
+    }
+}
+
+/* Tor's cells (tor.py): the share of row r's responder payload packets among its first n_seq[r] whose size is a
+ * multiple of `a` or of `b`, 0 where it has none; divided as numpy divides the two counts. */
+void cell_share(int64_t m, const int32_t *seq_len, const int8_t *seq_dir, int64_t width, const int64_t *n_seq,
+                int64_t a, int64_t b, double *out) {
+    for (int64_t r = 0; r < m; r++) {
+        const int32_t *sizes = seq_len + r * width;
+        const int8_t *dirs = seq_dir + r * width;
+        const int64_t n = n_seq[r] < width ? n_seq[r] : width;
+        int64_t down = 0, cells = 0;
+        for (int64_t j = 0; j < n; j++) {
+            if (dirs[j] != 1 || sizes[j] <= 0) continue;
+            down++;
+            cells += sizes[j] % a == 0 || sizes[j] % b == 0;
+        }
+        out[r] = down > 0 ? (double)cells / (double)down : 0.0;
     }
 }

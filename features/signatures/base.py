@@ -65,12 +65,13 @@ class SignatureView:
     # The arrays below are made on first use: a view restricted to a signature's candidates often needs
     # none of them.
     @cached_property
-    def _n_sequence(self):
-        return self.rows.n_sequence if self._root is self else self._root._n_sequence[self._at]
+    def n_sequence(self):
+        """Payload packets recorded per flow: the first this many of rows.seq_len and seq_dir are its."""
+        return self.rows.n_sequence if self._root is self else self._root.n_sequence[self._at]
 
     @cached_property
     def _sequence_mask(self):
-        return np.arange(self.rows.seq_len.shape[1]) < self._n_sequence[:, None]
+        return np.arange(self.rows.seq_len.shape[1]) < self.n_sequence[:, None]
 
     @cached_property
     def seq_len(self):
@@ -83,7 +84,7 @@ class SignatureView:
     @cached_property
     def _positions(self):
         if self._root is self:
-            return native.sequence_positions(self.rows.seq_dir, self._n_sequence, PACKETS_LOCATED)
+            return native.sequence_positions(self.rows.seq_dir, self.n_sequence, PACKETS_LOCATED)
         return self._root._positions[:, :, self._at]
 
     @property
@@ -134,7 +135,7 @@ class SignatureView:
         return self._held(idx)
 
     def _held(self, idx):
-        ok = (idx >= 0) & (idx < self.n_heads) & (idx < self._n_sequence)
+        ok = (idx >= 0) & (idx < self.n_heads) & (idx < self.n_sequence)
         rows = self._root.rows
         return np.where(ok, np.minimum(rows.seq_cap[self._at, _clip(idx, self.n_heads - 1)], rows.heads.shape[2]), 0)
 
@@ -147,7 +148,7 @@ class SignatureView:
 
     def _size(self, idx):
         at = _clip(idx, self._root.rows.seq_len.shape[1] - 1)
-        return np.where((idx >= 0) & (at < self._n_sequence), self._root.rows.seq_len[self._at, at], 0).astype(np.int64)
+        return np.where((idx >= 0) & (at < self.n_sequence), self._root.rows.seq_len[self._at, at], 0).astype(np.int64)
 
     def prefix(self, direction: int):
         return self.rows.prefix(direction)

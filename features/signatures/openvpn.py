@@ -39,7 +39,7 @@ def _echo_offset(server_head, client_head, offset):
 def _ack_bins(view):
     """Xue's ACK filter: the most common small payload size among the first 30 payload packets, and how
     many packets of that size fall in each 10-packet bin."""
-    bins = native.ack_bins(view.seq_len, 30)
+    bins = native.ack_bins(view.rows.seq_len, view.n_sequence, 30)
     return [bins[:, b] for b in range(3)]
 
 
