@@ -85,7 +85,7 @@ class SignatureView:
     def _positions(self):
         if self._root is self:
             return native.sequence_positions(self.rows.seq_dir, self.n_sequence, PACKETS_LOCATED)
-        return self._root._positions[:, :, self._at]
+        return np.take(self._root._positions, self._at, axis=2)
 
     @property
     def n_heads(self):
@@ -124,7 +124,8 @@ class SignatureView:
 
     def _head(self, idx):
         ok = (idx >= 0) & (idx < self.n_heads)
-        out = self._root.rows.heads[self._at, _clip(idx, self.n_heads - 1)]
+        heads = self._root.rows.heads
+        out = np.take(heads.reshape(-1, heads.shape[2]), self._at * self.n_heads + _clip(idx, self.n_heads - 1), axis=0)
         out[~ok] = 0
         return out
 
@@ -137,7 +138,7 @@ class SignatureView:
     def _held(self, idx):
         ok = (idx >= 0) & (idx < self.n_heads) & (idx < self.n_sequence)
         rows = self._root.rows
-        return np.where(ok, np.minimum(rows.seq_cap[self._at, _clip(idx, self.n_heads - 1)], rows.heads.shape[2]), 0)
+        return np.where(ok, np.minimum(_at(rows.seq_cap, self._at, _clip(idx, self.n_heads - 1)), rows.heads.shape[2]), 0)
 
     def size(self, idx: np.ndarray) -> np.ndarray:
         """Payload size of the packet at idx (0 where none)."""
@@ -147,8 +148,9 @@ class SignatureView:
         return self._size(idx)
 
     def _size(self, idx):
-        at = _clip(idx, self._root.rows.seq_len.shape[1] - 1)
-        return np.where((idx >= 0) & (at < self.n_sequence), self._root.rows.seq_len[self._at, at], 0).astype(np.int64)
+        seq_len = self._root.rows.seq_len
+        column = _clip(idx, seq_len.shape[1] - 1)
+        return np.where((idx >= 0) & (column < self.n_sequence), _at(seq_len, self._at, column), 0).astype(np.int64)
 
     def prefix(self, direction: int):
         return self.rows.prefix(direction)
@@ -181,6 +183,12 @@ class SignatureView:
     @property
     def opcodes(self):
         return self.rows.opcodes
+
+
+def _at(array, rows, columns):
+    """array[rows, columns] of a C-contiguous 2-D array: np.take on the flat index is ten times faster than
+    numpy's indexing with two arrays."""
+    return np.take(array, rows * array.shape[1] + columns)
 
 
 def _clip(idx, top):
