@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from features.signatures.base import Detection, Signature, SignatureView, line, on_candidates, startswith
+from features.signatures.base import Detection, Signature, SignatureView, line, on_candidates, one_of, startswith
 
 METHODS = (b"GET", b"POST", b"HEAD", b"PUT", b"DELETE", b"OPTIONS", b"PATCH")
 
@@ -26,7 +26,7 @@ def _absolute(view: SignatureView) -> Detection:
     client, clen = view.prefix(0)
     server, slen = view.prefix(1)
     absolute = np.zeros(view.m, bool)
-    candidates = np.flatnonzero(_answered(view) & np.isin(client[:, 0], list(b"GPHDO")))
+    candidates = np.flatnonzero(_answered(view) & one_of(client[:, 0], b"GPHDO"))
     for r in candidates:
         method, _, rest = client[r, :min(clen[r], 16)].tobytes().partition(b" ")
         absolute[r] = method in METHODS and rest.lower().startswith((b"http://", b"https://", b"ftp://"))

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from features.signatures.base import UDP, Detection, Signature, SignatureView, on_candidates, same_bytes, u32, u8
+from features.signatures.base import (UDP, Detection, Signature, SignatureView, on_candidates, one_of, same_bytes,
+                                      u32, u8)
 
 ESP, AH = 50, 51
 IKE_VERSIONS = {0x10: "ikev1", 0x20: "ikev2"}
@@ -19,8 +20,8 @@ def _ike_header(head, size, held, marker):
     o = 4 if marker else 0
     version = u8(head, o + 17)
     exchange = u8(head, o + 18)
-    ok = (held >= o + 28) & (u32(head, o + 24) == size - o) & np.isin(version, list(IKE_VERSIONS))
-    ok &= np.where(version == 0x20, np.isin(exchange, IKEV2_EXCHANGES), np.isin(exchange, IKEV1_EXCHANGES))
+    ok = (held >= o + 28) & (u32(head, o + 24) == size - o) & one_of(version, IKE_VERSIONS)
+    ok &= np.where(version == 0x20, one_of(exchange, IKEV2_EXCHANGES), one_of(exchange, IKEV1_EXCHANGES))
     ok &= (u32(head, o) | u32(head, o + 4)) != 0            # initiator SPI is never zero
     if marker:
         ok &= u32(head, 0) == 0
@@ -92,15 +93,14 @@ def _detect(view: SignatureView) -> Detection:
 def detect(view: SignatureView) -> Detection:
     i0 = view.index(0)
     h0, size = view.head(i0), view.size(i0)
-    versions = list(IKE_VERSIONS)
     udp = view.proto == UDP
     # An IKE version where the header puts it and a length field that equals the datagram (with or without the
     # non-ESP marker); ESP's first packet carries an SPI that is not reserved and a sequence number in range.
-    ike = ((np.isin(h0[:, 17], versions) & (u32(h0, 24) == size))
-           | (np.isin(h0[:, 21], versions) & (u32(h0, 28) == size - 4)))
+    ike = ((one_of(h0[:, 17], IKE_VERSIONS) & (u32(h0, 24) == size))
+           | (one_of(h0[:, 21], IKE_VERSIONS) & (u32(h0, 28) == size - 4)))
     seq = u32(h0, 4)
     esp = (view.payload_packets >= 3).all(1) & (size >= 16) & (u32(h0, 0) >= 256) & (seq >= 1) & (seq < 1 << 31)
-    candidates = (udp & (ike | esp)) | np.isin(view.proto, (ESP, AH))
+    candidates = (udp & (ike | esp)) | one_of(view.proto, (ESP, AH))
     return on_candidates(view, candidates, _detect, ike_exchange=0)
 
 

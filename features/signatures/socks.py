@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from features.signatures.base import TCP, Detection, Signature, SignatureView, on_candidates, u8
+from features.signatures.base import TCP, Detection, Signature, SignatureView, on_candidates, one_of, u8
 
 ATYP = {1: "IPv4", 3: "domain", 4: "IPv6"}
 
@@ -37,7 +37,7 @@ def _detect(view: SignatureView) -> Detection:
     _, reverse, n_reverse = _socks5(view, np.where(tcp & (r0 >= 0), r0, -1), i_after)
     reverse &= ~socks5
     # SOCKS4: 04 cmd port ip userid 00 / 00 5A-5D port ip (8 bytes).
-    request4 = first & (u8(hi, 0) == 4) & np.isin(u8(hi, 1), (1, 2)) & (c_size >= 9)
+    request4 = first & (u8(hi, 0) == 4) & one_of(u8(hi, 1), (1, 2)) & (c_size >= 9)
     grant4 = (s_size == 8) & (u8(hr, 0) == 0) & (u8(hr, 1) >= 0x5A) & (u8(hr, 1) <= 0x5D)
     socks4 = request4 & grant4
     score = np.where(socks5 | reverse | socks4, 1.0, np.where(greeting | request4, 0.3, 0.0))
@@ -64,7 +64,7 @@ def _request(view, index, r) -> str:
 
 def detect(view: SignatureView) -> Detection:
     h0, h1 = view.head(view.index(0)), view.head(view.index(1))
-    return on_candidates(view, (view.proto == TCP) & (np.isin(h0[:, 0], (4, 5)) | (h1[:, 0] == 5)), _detect)
+    return on_candidates(view, (view.proto == TCP) & (one_of(h0[:, 0], (4, 5)) | (h1[:, 0] == 5)), _detect)
 
 
 SIGNATURE = Signature(
