@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from features.extract import _kernel as k
-from features.signatures.base import TCP, Detection, Signature, SignatureView, on_candidates, startswith
+from features.signatures.base import TCP, Detection, Signature, SignatureView, on_candidates, rows_with, startswith
 from features.signatures.fbzero import opens_with_preamble
 
 MIN_PAYLOAD = 16
@@ -49,12 +49,12 @@ def _detect(view: SignatureView) -> Detection:
     fires = tcp & client_first & client_random & server_random
     score = np.where(fires, 0.8, np.where(tcp & client_random, 0.4, 0.0))
     evidence = {}
-    for r in np.flatnonzero(fires):
-        evidence[r] = (f"fully encrypted: first client payload {c_len[r]} B, "
-                       f"{c['src2dst_first_payload_entropy'][r]:.2f} bits/byte entropy, "
-                       f"{c['src2dst_first_payload_popcount'][r]:.2f} set bits/byte, no GFW exemption"
-                       f"{' but the first six bytes printable' if c['fe_ex2_first6_printable'][r] else ''}; "
-                       f"random {s_len[r]} B reply")
+    for r, size, entropy, popcount, first6, reply in rows_with(fires, c_len, c["src2dst_first_payload_entropy"],
+                                                                c["src2dst_first_payload_popcount"],
+                                                                c["fe_ex2_first6_printable"], s_len):
+        evidence[r] = (f"fully encrypted: first client payload {size} B, {entropy:.2f} bits/byte entropy, "
+                       f"{popcount:.2f} set bits/byte, no GFW exemption"
+                       f"{' but the first six bytes printable' if first6 else ''}; random {reply} B reply")
     return Detection(score, evidence)
 
 

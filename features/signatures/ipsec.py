@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from features.signatures.base import (UDP, Detection, Signature, SignatureView, on_candidates, one_of, same_bytes,
-                                      u32, u8)
+from features.signatures.base import (UDP, Detection, Signature, SignatureView, on_candidates, one_of, rows_with,
+                                      same_bytes, u32, u8)
 
 ESP, AH = 50, 51
 IKE_VERSIONS = {0x10: "ikev1", 0x20: "ikev2"}
@@ -64,14 +64,14 @@ def _detect(view: SignatureView) -> Detection:
         # request alone still fires, for less: a version, an exchange type and a length field that equals the
         # datagram are no accident, and an unanswered IKE request is a VPN being attempted.
         score = np.maximum(score, np.where(linked, 1.0, np.where(answer, 0.8, np.where(request, 0.6, 0.0))))
-        for r in np.flatnonzero(request):
-            version = IKE_VERSIONS[int(hi[r, o + 17])]
-            if answer[r]:
-                link = "initiator SPI linked" if linked[r] else "both peers initiating"
-                reply = f" / response {view.size(r0)[r]} B, {link}"
+        for r, version, exchange, size, answered, spi_linked, reply_size in rows_with(
+                request, hi[:, o + 17], hi[:, o + 18], view.size(i0), answer, linked, view.size(r0)):
+            if answered:
+                link = "initiator SPI linked" if spi_linked else "both peers initiating"
+                reply = f" / response {reply_size} B, {link}"
             else:
                 reply = ", no response seen"
-            evidence[r] = (f"ipsec: {version} exchange {hi[r, o + 18]} request {view.size(i0)[r]} B{reply}"
+            evidence[r] = (f"ipsec: {IKE_VERSIONS[version]} exchange {exchange} request {size} B{reply}"
                            f"{', NAT-T non-ESP marker' if marker else ''}")
     # ESP in UDP (NAT-T) needs both directions; ESP/AH as IP protocols are what their number says.
     esp_up, _ = _esp_run(view, 0, 0)

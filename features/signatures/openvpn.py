@@ -10,7 +10,8 @@ import numpy as np
 
 from features import native
 from features.extract import _kernel as k
-from features.signatures.base import TCP, UDP, Detection, Signature, SignatureView, on_candidates, one_of, u16
+from features.signatures.base import (TCP, UDP, Detection, Signature, SignatureView, on_candidates, one_of, rows_with,
+                                      u16)
 
 CLIENT_RESETS = (7, 10)        # P_CONTROL_HARD_RESET_CLIENT_V2, _V3 (tls-crypt-v2)
 SERVER_RESET = 8               # P_CONTROL_HARD_RESET_SERVER_V2
@@ -81,17 +82,17 @@ def _handshake(view: SignatureView) -> Detection:
             consistent += same
         strong = exchange & ((echo >= 0) | (consistent > 0))
         score = np.where(strong, 1.0, np.where(exchange, 0.7, np.where(client_reset, 0.3, score)))
-        for r in np.flatnonzero(exchange):
-            if echo[r] == offset + 14:
+        for r, opcode, echoed, kept, client_size, server_size in rows_with(exchange, op_c, echo, consistent,
+                                                                            view.size(c0), view.size(s0)):
+            if echoed == offset + 14:
                 mode = "no tls-auth"
-            elif echo[r] >= 0:
-                hmac = echo[r] - offset - 22
+            elif echoed >= 0:
+                hmac = echoed - offset - 22
                 mode = f"tls-auth (HMAC {hmac} B{', ' + HMAC_SIZES[hmac] if hmac in HMAC_SIZES else ''})"
             else:
                 mode = "session id not echoed in clear (tls-crypt)"
-            evidence[r] = (f"openvpn/{name}: client hard reset opcode {op_c[r]} ({view.size(c0)[r]} B) / server hard "
-                           f"reset ({view.size(s0)[r]} B), {mode}, session id kept in {consistent[r]} later client "
-                           "control packets")
+            evidence[r] = (f"openvpn/{name}: client hard reset opcode {opcode} ({client_size} B) / server hard "
+                           f"reset ({server_size} B), {mode}, session id kept in {kept} later client control packets")
     return Detection(score, evidence)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from features.signatures.base import TCP, Detection, Signature, SignatureView, on_candidates
+from features.signatures.base import TCP, Detection, Signature, SignatureView, on_candidates, rows_with
 
 CLIENT_HELLO = (400, 2600)     # inner ClientHello + outer record and proxy framing overhead
 SERVER_FLIGHT = 700            # ServerHello..Finished with a certificate chain
@@ -40,12 +40,10 @@ def _detect(view: SignatureView) -> Detection:
     score = np.where(outer, best, 0.0)
     fires = score >= 0.99
     evidence = {}
-    for r in np.flatnonzero(fires):
-        j = where[r]
-        sni = c["tls_sni"][r]
-        note = "no SNI" if not sni else (f"IP-literal SNI {sni}" if c["tls_sni_is_ip"][r] else f"SNI {sni}")
-        evidence[r] = (f"tls-in-tls: after the outer handshake ({note}), client {sizes[r, j]} B / server "
-                       f"{sizes[r, j + 1]} B / client {sizes[r, j + 2]} B, the shape of an inner TLS handshake")
+    for r, j, sni, is_ip, bursts in rows_with(fires, where, c["tls_sni"], c["tls_sni_is_ip"], sizes):
+        note = "no SNI" if not sni else (f"IP-literal SNI {sni}" if is_ip else f"SNI {sni}")
+        evidence[r] = (f"tls-in-tls: after the outer handshake ({note}), client {bursts[j]} B / server "
+                       f"{bursts[j + 1]} B / client {bursts[j + 2]} B, the shape of an inner TLS handshake")
     return Detection(np.where(fires, 0.8, score * 0.45), evidence, {"tls_in_tls_shape": np.where(outer, best, 0.0)})
 
 
