@@ -277,3 +277,18 @@ def cell_share(seq_len, seq_dir, n_seq, record_sizes):
     _cell_share(len(seq_len), _ptr(seq_len, np.int32), _ptr(seq_dir, np.int8), seq_len.shape[1], _ptr(n_seq),
                 *record_sizes, _ptr(out, np.float64))
     return out
+
+
+_sequence_bursts = declare("sequence_bursts", _I, _P, _P, _I, _P, _P, _P)
+
+
+def sequence_bursts(seq_len, seq_dir, n_seq):
+    """(sizes, directions), each (m, width): the payload bursts among each row's first n_seq packets, size 0
+    and direction -1 past the last (see sequence.c)."""
+    seq_len = np.ascontiguousarray(seq_len, np.int32)
+    seq_dir = np.ascontiguousarray(seq_dir, np.int8)
+    n_seq = np.ascontiguousarray(n_seq, np.int64)
+    sizes, dirs = np.empty(seq_len.shape, np.int64), np.empty(seq_len.shape, np.int64)
+    _sequence_bursts(len(seq_len), _ptr(seq_len, np.int32), _ptr(seq_dir, np.int8), seq_len.shape[1], _ptr(n_seq),
+                     _ptr(sizes), _ptr(dirs))
+    return sizes, dirs

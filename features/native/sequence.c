@@ -36,3 +36,22 @@ void cell_share(int64_t m, const int32_t *seq_len, const int8_t *seq_dir, int64_
         out[r] = down > 0 ? (double)cells / (double)down : 0.0;
     }
 }
+
+/* Payload bursts (runs of packets from one direction) among row r's first n_seq[r] packets: their summed sizes
+ * and directions in sizes[r * width + b] and dirs[r * width + b], size 0 and direction -1 past the last. */
+void sequence_bursts(int64_t m, const int32_t *seq_len, const int8_t *seq_dir, int64_t width, const int64_t *n_seq,
+                     int64_t *sizes, int64_t *dirs) {
+    for (int64_t i = 0; i < m * width; i++) sizes[i] = 0, dirs[i] = -1;
+    for (int64_t r = 0; r < m; r++) {
+        const int32_t *len = seq_len + r * width;
+        const int8_t *dir = seq_dir + r * width;
+        const int64_t n = n_seq[r] < width ? n_seq[r] : width;
+        int64_t b = -1, previous = -1;
+        for (int64_t j = 0; j < n; j++) {
+            const int64_t d = dir[j];
+            if (d >= 0 && (b < 0 || d != previous)) dirs[r * width + ++b] = d;
+            if (d >= 0) sizes[r * width + b] += len[j];
+            previous = d;
+        }
+    }
+}

@@ -70,18 +70,6 @@ class SignatureView:
         return self.rows.n_sequence if self._root is self else self._root.n_sequence[self._at]
 
     @cached_property
-    def _sequence_mask(self):
-        return np.arange(self.rows.seq_len.shape[1]) < self.n_sequence[:, None]
-
-    @cached_property
-    def seq_len(self):
-        return np.where(self._sequence_mask, self.rows.seq_len, 0).astype(np.int64)
-
-    @cached_property
-    def seq_dir(self):
-        return np.where(self._sequence_mask, self.rows.seq_dir, -1)
-
-    @cached_property
     def _positions(self):
         if self._root is self:
             return native.sequence_positions(self.rows.seq_dir, self.n_sequence, PACKETS_LOCATED)
@@ -169,13 +157,7 @@ class SignatureView:
     def bursts(self):
         """Payload bursts among the first payload packets: (sizes, directions) of shape (m, K), -1 direction
         past the last burst."""
-        m, n = self.seq_len.shape
-        new = (self.seq_dir >= 0) & np.concatenate([np.ones((m, 1), bool), self.seq_dir[:, 1:] != self.seq_dir[:, :-1]], 1)
-        slot = (np.arange(m)[:, None] * n + np.cumsum(new, axis=1) - 1)[self.seq_dir >= 0]
-        sizes = np.bincount(slot, weights=self.seq_len[self.seq_dir >= 0], minlength=m * n).astype(np.int64).reshape(m, n)
-        dirs = np.full(m * n, -1, np.int64)
-        dirs[slot] = self.seq_dir[self.seq_dir >= 0]
-        return sizes, dirs.reshape(m, n)
+        return native.sequence_bursts(self.rows.seq_len, self.rows.seq_dir, self.n_sequence)
 
     @property
     def payload_packets(self):
