@@ -211,7 +211,8 @@ def on_candidates(view: SignatureView, candidates: np.ndarray, detect, shared: s
         full = np.full(view.m, defaults.get(name, 0), dtype=np.asarray(values).dtype)
         full[where] = values
         features[name] = full
-    return Detection(score, {int(where[r]): text for r, text in part.evidence.items()}, features)
+    rows = where.tolist()
+    return Detection(score, {rows[r]: text for r, text in part.evidence.items()}, features)
 
 
 def u8(data, pos):

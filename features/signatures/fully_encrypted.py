@@ -24,7 +24,10 @@ def detect(view: SignatureView) -> Detection:
     # A score needs a client payload of MIN_PAYLOAD bytes and more that no exemption applies to.
     exempt = c["fe_ex1_popcount"] | c["fe_ex3_half_printable"] | c["fe_ex4_run20_printable"] | c["fe_ex5_tls_or_http"]
     first = view.rows.I[:, k.PREFIX_FIRST]
-    return on_candidates(view, (view.proto == TCP) & ~exempt.astype(bool) & (first >= MIN_PAYLOAD), _detect)
+    # Facebook's Zero protocol opens with random-looking nonces and keys too, behind a known preamble: no score.
+    known_client = opens_with_preamble(view)
+    return on_candidates(view, (view.proto == TCP) & ~exempt.astype(bool) & (first >= MIN_PAYLOAD) & ~known_client,
+                         _detect)
 
 
 def _detect(view: SignatureView) -> Detection:
@@ -35,14 +38,11 @@ def _detect(view: SignatureView) -> Detection:
     client_first = (i0 == 0) & (r0 > 0)
     known_server = startswith(server, slen, b"SSH-") | startswith(server, slen, b"HTTP/") \
         | ((server[:, 0] == 0x16) & (server[:, 1] == 0x03))
-    # Facebook's Zero protocol opens with random-looking nonces and keys too, behind a known preamble.
-    known_client = opens_with_preamble(view)
     # The GFW's exemptions, but for the first six bytes being printable: random bytes meet that one time in
     # 400 (an obfs4 handshake in the lab did), and a payload that passes every other test is random anyway.
     exempt = (c["fe_ex1_popcount"] | c["fe_ex3_half_printable"] | c["fe_ex4_run20_printable"]
               | c["fe_ex5_tls_or_http"]).astype(bool)
-    client_random = (c_len >= MIN_PAYLOAD) & ~exempt & ~known_client & _random(c["src2dst_first_payload_entropy"],
-                                                                               c_len)
+    client_random = (c_len >= MIN_PAYLOAD) & ~exempt & _random(c["src2dst_first_payload_entropy"], c_len)
     server_random = (s_len >= MIN_PAYLOAD) & ~known_server & (c["dst2src_first_payload_printable_share"] <= 0.5) \
         & _random(c["dst2src_first_payload_entropy"], s_len)
     tcp = view.proto == TCP

@@ -24,14 +24,14 @@ def detect_tunnel(view: SignatureView) -> Detection:
 
 
 def _tunnel(view: SignatureView) -> Detection:
+    """Over SSH flows alone (both banners seen)."""
     c = view.columns
-    ssh = view.both_ssh()
     packets = c["src2dst_payload_packets"]
     requests = (c["src2dst_payload_p75"] >= REQUEST_BYTES) & (c["src2dst_payload_p75"] < 1000)
     responses = c["dst2src_payload_p50"] >= RESPONSE_BYTES
-    request_response = ssh & (packets >= MIN_CLIENT_PACKETS) & requests & responses
+    request_response = (packets >= MIN_CLIENT_PACKETS) & requests & responses
     # Full-size packets both ways: an upload and a download in one connection, which scp and rsync never do.
-    bulk_both = ssh & (packets >= MIN_CLIENT_PACKETS) & (c["dst2src_payload_packets"] >= MIN_CLIENT_PACKETS) \
+    bulk_both = (packets >= MIN_CLIENT_PACKETS) & (c["dst2src_payload_packets"] >= MIN_CLIENT_PACKETS) \
         & (c["src2dst_payload_p50"] >= BULK_BYTES) & (c["dst2src_payload_p50"] >= BULK_BYTES)
     fires = request_response | bulk_both
     evidence = {}
@@ -43,7 +43,7 @@ def _tunnel(view: SignatureView) -> Detection:
         else:
             evidence[r] = (f"ssh tunnel: bulk both ways, client median {client_p50:.0f} B and "
                            f"server median {server_p50:.0f} B (an upload and a download at once)")
-    return Detection(np.where(fires, 0.7, np.where(ssh, 0.2, 0.0)), evidence)
+    return Detection(np.where(fires, 0.7, 0.2), evidence)
 
 
 SIGNATURES = (
