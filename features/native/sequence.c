@@ -29,9 +29,11 @@ void cell_share(int64_t m, const int32_t *seq_len, const int8_t *seq_dir, int64_
         const int64_t n = n_seq[r] < width ? n_seq[r] : width;
         int64_t down = 0, cells = 0;
         for (int64_t j = 0; j < n; j++) {
-            if (dirs[j] != 1 || sizes[j] <= 0) continue;
+            const int32_t size = sizes[j];
+            if (dirs[j] != 1 || size <= 0) continue;
             down++;
-            cells += sizes[j] % a == 0 || sizes[j] % b == 0;
+            /* 32-bit divisions, and none for sizes below a record: a 64-bit one per packet cost more than numpy */
+            cells += (size >= a && size % (int32_t)a == 0) || (size >= b && size % (int32_t)b == 0);
         }
         out[r] = down > 0 ? (double)cells / (double)down : 0.0;
     }

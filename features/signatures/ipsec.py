@@ -82,6 +82,8 @@ def _detect(view: SignatureView) -> Detection:
         evidence[r] = "ipsec: ESP in UDP, one SPI per direction, sequence numbers counting up by one both ways"
     for proto, name, offset in ((ESP, "ESP", 0), (AH, "AH", 4)):
         on = view.proto == proto
+        if not on.any():
+            continue
         run, spi = _esp_run(view, 0, offset, packets=2)
         score = np.where(on, np.maximum(score, 1.0), score)
         for r in np.flatnonzero(on):
