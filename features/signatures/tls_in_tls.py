@@ -19,18 +19,15 @@ FIRST_CANDIDATE_BURST = 2      # bursts 0 and 1 are the outer ClientHello and th
 def shape_score(view: SignatureView):
     """(score, burst index) of the best inner-handshake shape among the first bursts of each flow."""
     sizes, dirs = view.bursts()
-    n = sizes.shape[1]
-    best = np.zeros(view.m)
-    where = np.full(view.m, -1)
-    for j in range(FIRST_CANDIDATE_BURST, min(n - 2, 12)):
-        hello = (dirs[:, j] == 0) & (sizes[:, j] >= CLIENT_HELLO[0]) & (sizes[:, j] <= CLIENT_HELLO[1])
-        flight = (dirs[:, j + 1] == 1) & (sizes[:, j + 1] >= SERVER_FLIGHT)
-        finished = (dirs[:, j + 2] == 0) & (sizes[:, j + 2] >= CLIENT_FINISHED[0]) & (sizes[:, j + 2] <= CLIENT_FINISHED[1])
-        score = hello * 0.4 + (hello & flight) * 0.3 + (hello & flight & finished) * 0.3
-        better = score > best
-        best = np.where(better, score, best)
-        where = np.where(better, j, where)
-    return best, where, sizes
+    j = np.arange(FIRST_CANDIDATE_BURST, min(sizes.shape[1] - 2, 12))          # where an inner handshake may start
+    hello = (dirs[:, j] == 0) & (sizes[:, j] >= CLIENT_HELLO[0]) & (sizes[:, j] <= CLIENT_HELLO[1])
+    flight = (dirs[:, j + 1] == 1) & (sizes[:, j + 1] >= SERVER_FLIGHT)
+    finished = (dirs[:, j + 2] == 0) & (sizes[:, j + 2] >= CLIENT_FINISHED[0]) & (sizes[:, j + 2] <= CLIENT_FINISHED[1])
+    score = hello * 0.4 + (hello & flight) * 0.3 + (hello & flight & finished) * 0.3
+    # A leading column of zeros stands for no shape: the first best start is that column (index -1) unless one scores.
+    score = np.concatenate([np.zeros((view.m, 1)), score], 1)
+    best = score.argmax(1)
+    return score[np.arange(view.m), best], np.concatenate([[-1], j])[best], sizes
 
 
 def _detect(view: SignatureView) -> Detection:
