@@ -9,7 +9,8 @@ setup(
             sources=["features/native/scan.c", "features/native/flowtable.c",
                      "features/native/tpacket.c", "features/native/features.c",
                      "features/native/readout.c", "features/native/bytestats.c", "features/native/dns.c",
-                     "features/native/tls.c", "features/native/gather.c", "features/native/trees.c"],
+                     "features/native/tls.c", "features/native/gather.c", "features/native/trees.c",
+                     "features/native/sequence.c"],
             # No contraction into fused multiply-adds: feature values must not depend on the machine.
             extra_compile_args=["-O2", "-std=c11", "-ffp-contract=off"],
             libraries=["m"],

@@ -94,6 +94,17 @@ class RowsSubset(FlowRows):
         self.__dict__[name] = value
         return value
 
+    def __len__(self):
+        return len(self._index)
+
+    # The columns of `I` that signatures read, gathered alone: all of `I` is 450 bytes a flow.
+    @property
+    def proto(self):
+        return self._parent.proto[self._index]
+
+    def prefix(self, direction: int):
+        return (self.prefix0 if direction == 0 else self.prefix1), self._parent.prefix(direction)[1][self._index]
+
 
 class HeldRows(FlowRows):
     """The flows taken by `FeatureState.take_held`, whose feature rows stay taken until `free_held`.

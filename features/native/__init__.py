@@ -158,15 +158,16 @@ def readout(rows, early_packets, sequence_width, columns, targets):
                     pointers.ctypes.data, _ptr(kinds))
 
 
-_ack_bins = declare("ack_bins", _I, _P, _I, _I, _P)
+_ack_bins = declare("ack_bins", _I, _P, _I, _P, _I, _P)
 
 
-def ack_bins(seq_len, packets):
-    """(m, 3): per row of payload sizes, how many of the first `packets` (at most 30) in each 10-packet bin have
-    the row's most common size of 1-128 bytes (see readout.c)."""
-    seq_len = np.ascontiguousarray(seq_len, np.int64)
+def ack_bins(seq_len, n_seq, packets):
+    """(m, 3): per row of payload sizes (int32, the first n_seq of the row's), how many of the first `packets`
+    (at most 30) in each 10-packet bin have the row's most common size of 1-128 bytes (see readout.c)."""
+    seq_len = np.ascontiguousarray(seq_len, np.int32)
+    n_seq = np.ascontiguousarray(n_seq, np.int64)
     out = np.zeros((len(seq_len), 3), np.int64)
-    _ack_bins(len(seq_len), _ptr(seq_len), seq_len.shape[1], packets, _ptr(out))
+    _ack_bins(len(seq_len), _ptr(seq_len, np.int32), seq_len.shape[1], _ptr(n_seq), packets, _ptr(out))
     return out
 
 
@@ -293,3 +294,46 @@ def dns_questions(data, lengths, tcp, response: bool):
     _dns_questions(m, _ptr(data, np.uint8), data.shape[1], _ptr(lengths), _ptr(tcp, np.bool_), int(response),
                    *(_ptr(a, a.dtype) for a in out))
     return out
+
+
+_sequence_positions = declare("sequence_positions", _I, _P, _I, _P, _I, _P)
+
+
+def sequence_positions(seq_dir, n_seq, k):
+    """(2, k, m): position of each row's first k payload packets from each direction among its first n_seq
+    (seq_dir, m x width directions), -1 past the last (see sequence.c)."""
+    seq_dir = np.ascontiguousarray(seq_dir, np.int8)
+    n_seq = np.ascontiguousarray(n_seq, np.int64)
+    out = np.empty((2, k, len(seq_dir)), np.int64)
+    _sequence_positions(len(seq_dir), _ptr(seq_dir, np.int8), seq_dir.shape[1], _ptr(n_seq), k, _ptr(out))
+    return out
+
+
+_cell_share = declare("cell_share", _I, _P, _P, _I, _P, _I, _I, _P)
+
+
+def cell_share(seq_len, seq_dir, n_seq, record_sizes):
+    """Per row, the share of responder payload packets (of the first n_seq) whose size is a multiple of either
+    of the two `record_sizes`; 0 where there is none (see sequence.c)."""
+    seq_len = np.ascontiguousarray(seq_len, np.int32)
+    seq_dir = np.ascontiguousarray(seq_dir, np.int8)
+    n_seq = np.ascontiguousarray(n_seq, np.int64)
+    out = np.empty(len(seq_len), np.float64)
+    _cell_share(len(seq_len), _ptr(seq_len, np.int32), _ptr(seq_dir, np.int8), seq_len.shape[1], _ptr(n_seq),
+                *record_sizes, _ptr(out, np.float64))
+    return out
+
+
+_sequence_bursts = declare("sequence_bursts", _I, _P, _P, _I, _P, _P, _P)
+
+
+def sequence_bursts(seq_len, seq_dir, n_seq):
+    """(sizes, directions), each (m, width): the payload bursts among each row's first n_seq packets, size 0
+    and direction -1 past the last (see sequence.c)."""
+    seq_len = np.ascontiguousarray(seq_len, np.int32)
+    seq_dir = np.ascontiguousarray(seq_dir, np.int8)
+    n_seq = np.ascontiguousarray(n_seq, np.int64)
+    sizes, dirs = np.empty(seq_len.shape, np.int64), np.empty(seq_len.shape, np.int64)
+    _sequence_bursts(len(seq_len), _ptr(seq_len, np.int32), _ptr(seq_dir, np.int8), seq_len.shape[1], _ptr(n_seq),
+                     _ptr(sizes), _ptr(dirs))
+    return sizes, dirs

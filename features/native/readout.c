@@ -393,13 +393,14 @@ int64_t readout(int64_t m, const flow_rows_t *f, int64_t early_packets, int64_t 
     return written;
 }
 
-/* Xue et al.'s ACK filter over the first `packets` payload sizes of each row (seq_len, int64, 0 where there is
- * no packet): the most common size of 1-128 bytes (the smallest on a tie) and how many of the packets in each
- * 10-packet bin have it, into bins[r * 3 + b] (features/signatures/openvpn.py). */
-void ack_bins(int64_t m, const int64_t *seq_len, int64_t width, int64_t packets, int64_t *bins) {
-    const int64_t n = packets < width ? packets : width;
+/* Xue et al.'s ACK filter over the first `packets` payload sizes of each row (seq_len, of which the first n_seq[r]
+ * are the row's packets): the most common size of 1-128 bytes (the smallest on a tie) and how many of the packets
+ * in each 10-packet bin have it, into bins[r * 3 + b] (features/signatures/openvpn.py). */
+void ack_bins(int64_t m, const int32_t *seq_len, int64_t width, const int64_t *n_seq, int64_t packets, int64_t *bins) {
     for (int64_t r = 0; r < m; r++) {
-        const int64_t *sizes = seq_len + r * width;
+        const int32_t *sizes = seq_len + r * width;
+        int64_t n = packets < width ? packets : width;
+        if (n_seq[r] < n) n = n_seq[r];
         uint8_t counts[129] = {0};
         int64_t ack = 0, most = 0;         /* the leader so far, kept while counting (no pass over the 128) */
         for (int64_t j = 0; j < n; j++) {

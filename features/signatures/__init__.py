@@ -39,12 +39,15 @@ VPN_PORTS = {(t, p) for s in REGISTRY if s.kind != "protocol" for t, p in s.port
 _TRANSPORTS = {"tcp": 6, "udp": 17}
 
 
+_PORT_KEYS = np.array(sorted(_TRANSPORTS[t] << 16 | p for t, p in VPN_PORTS), np.int64)
+
+
 def well_known_port(proto, responder_port):
     """1 where the responder port is a well-known port of a VPN/proxy protocol on that transport."""
-    out = np.zeros(len(proto), np.int8)
-    for transport, port in VPN_PORTS:
-        out |= ((proto == _TRANSPORTS[transport]) & (responder_port == port)).astype(np.int8)
-    return out
+    return np.isin(np.asarray(proto, np.int64) << 16 | responder_port, _PORT_KEYS).astype(np.int8)
+
+
+_PROTOCOL_BITS = sum(1 << j for j, sig in enumerate(REGISTRY) if sig.kind == "protocol")
 
 
 def run_signatures(rows, columns: dict, responder_port) -> dict:
@@ -52,36 +55,36 @@ def run_signatures(rows, columns: dict, responder_port) -> dict:
     and their evidence."""
     view = SignatureView(rows, columns)
     out = {}
-    fired = np.zeros((view.m, len(REGISTRY)), bool)
+    fired = np.zeros(view.m, np.int64)              # bit j: signature j fired
     evidence = {}
     for j, sig in enumerate(REGISTRY):
         result = sig.detect(view)
         out[f"sig_{sig.name}"] = result.score
         out.update(result.features)
-        fired[:, j] = result.score >= FIRES
-        if sig.kind != "protocol":
-            for r in np.flatnonzero(fired[:, j]):
+        fires = result.score >= FIRES
+        fired |= fires.astype(np.int64) << j
+        if sig.kind != "protocol" and result.evidence:
+            for r in np.flatnonzero(fires).tolist():
                 text = result.evidence.get(r)
                 if text:
-                    evidence.setdefault(int(r), []).append(text)
-    protocol = np.array([sig.kind == "protocol" for sig in REGISTRY])
+                    evidence.setdefault(r, []).append(text)
     out["well_known_vpn_port"] = well_known_port(view.proto, responder_port)
-    out["signatures"] = _joined_names(fired & ~protocol)
-    out["protocols"] = _joined_names(fired & protocol)
+    out["signatures"], out["protocols"] = _joined_names(fired)
     out["evidence"] = np.full(view.m, "", object)
-    for r, texts in evidence.items():
-        out["evidence"][r] = "; ".join(texts)
+    if evidence:
+        out["evidence"][list(evidence)] = np.array(["; ".join(texts) for texts in evidence.values()], object)
     return out
 
 
-def _joined_names(fired: np.ndarray) -> np.ndarray:
-    """Per row, the names of the signatures that fired (columns of `fired`, in registry order), comma
-    separated. Few combinations occur, so each is joined once rather than once per flow."""
-    codes = fired.astype(np.int64) @ (np.int64(1) << np.arange(fired.shape[1], dtype=np.int64))
-    combos = np.unique(codes)
-    which = np.searchsorted(combos, codes)          # unique(return_inverse=True) argsorts the codes: 5x slower
-    names = np.array([",".join(sig.name for j, sig in enumerate(REGISTRY) if code >> j & 1) for code in combos], object)
-    return names[which]
+def _joined_names(fired: np.ndarray):
+    """Per row, the names of the VPN/proxy/tunnel signatures and of the protocol signatures that fired (bits of
+    `fired`, in registry order), comma separated. Few combinations occur, so each is joined once rather than
+    once per flow."""
+    combos = np.unique(fired)
+    which = np.searchsorted(combos, fired)          # unique(return_inverse=True) argsorts the codes: 5x slower
+    names = [[",".join(sig.name for j, sig in enumerate(REGISTRY) if code >> j & 1) for code in codes.tolist()]
+             for codes in (combos & ~_PROTOCOL_BITS, combos & _PROTOCOL_BITS)]
+    return tuple(np.array(n, object)[which] for n in names)
 
 
 __all__ = ["Detection", "REGISTRY", "Signature", "SignatureView", "register", "run_signatures", "well_known_port"]

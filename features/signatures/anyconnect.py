@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from features.signatures.base import TCP, UDP, Detection, Signature, SignatureView, find_in_rows, startswith, u16, u8
+from features.signatures.base import (TCP, UDP, Detection, Signature, SignatureView, find_in_rows, one_of,
+                                      startswith, u16, u8)
 
 DTLS_VERSIONS = (0xFEFF, 0xFEFD)
 
@@ -56,7 +57,7 @@ def detect(view: SignatureView) -> Detection:
     hello = np.zeros(view.m, bool)
     rows = np.flatnonzero((view.proto == UDP) & (client[:, 0] == HANDSHAKE))
     first = client[rows, :60]
-    hello[rows] = ((clen[rows] >= 60) & np.isin(u16(first, 1), DTLS_VERSIONS) & (u8(first, 13) == 1)
+    hello[rows] = ((clen[rows] >= 60) & one_of(u16(first, 1), DTLS_VERSIONS) & (u8(first, 13) == 1)
                    & (u8(first, 59) == 32))
     # The later server packets are looked up among the DTLS hellos alone: the whole view would pay for
     # packet positions no other signature asks for.

@@ -18,12 +18,14 @@ from typing import Callable
 
 import numpy as np
 
+from features import native
 from features.extract import _kernel as k
 from features.extract.state import RowsSubset
 
 TCP, UDP = 6, 17
 FIRES = 0.5
 KINDS = ("vpn", "proxy", "tunnel", "protocol")
+PACKETS_LOCATED = 4            # SignatureView.index knows each direction's first payload packets, this many
 
 
 @dataclass
@@ -48,45 +50,41 @@ class Signature:
 class SignatureView:
     """Early data of m ended flows, as arrays; built once and shared by every signature."""
 
-    def __init__(self, rows, columns: dict):
+    def __init__(self, rows, columns: dict, root: "SignatureView | None" = None, at: np.ndarray | None = None):
+        # A restricted view reads packets straight from its root's arrays at its flows' rows `at`: gathering
+        # its flows' rows first would copy 1 KB of heads a flow for the few packets signatures look at.
         self.rows = rows
         self.columns = columns
         self.m = len(rows)
+        self._root = root or self
+        self._at = np.arange(self.m) if at is None else at
         self.proto = rows.proto
-        self._rows = np.arange(self.m)
         self._cache = {}
         self._index_ids = set()
 
     # The arrays below are made on first use: a view restricted to a signature's candidates often needs
-    # none of them, and over a subset each means gathering the rows first (the heads alone 1 KB a flow).
+    # none of them.
     @cached_property
-    def _sequence_mask(self):
-        return self.rows.sequence_mask()
+    def n_sequence(self):
+        """Payload packets recorded per flow: the first this many of rows.seq_len and seq_dir are its."""
+        return self.rows.n_sequence if self._root is self else self._root.n_sequence[self._at]
 
     @cached_property
-    def seq_len(self):
-        return np.where(self._sequence_mask, self.rows.seq_len, 0).astype(np.int64)
-
-    @cached_property
-    def seq_dir(self):
-        return np.where(self._sequence_mask, self.rows.seq_dir, -1).astype(np.int64)
-
-    @cached_property
-    def heads(self):
-        return self.rows.heads
-
-    @cached_property
-    def head_len(self):
-        return self.rows.head_lengths()
+    def _positions(self):
+        if self._root is self:
+            return native.sequence_positions(self.rows.seq_dir, self.n_sequence, PACKETS_LOCATED)
+        return np.take(self._root._positions, self._at, axis=2)
 
     @property
     def n_heads(self):
-        return self.heads.shape[1]
+        return self._root.rows.heads.shape[1]
 
     def restricted(self, mask: np.ndarray) -> "SignatureView":
         """The same view over only the flows in `mask`: signatures check cheap candidates first and run
         their full tests on those alone."""
-        return SignatureView(RowsSubset(self.rows, np.flatnonzero(mask)), _LazyColumns(self.columns, mask))
+        where = np.flatnonzero(mask)
+        return SignatureView(RowsSubset(self.rows, where), _LazyColumns(self.columns, mask), self._root,
+                             self._at[where])
 
     def memo(self, key, make):
         """make(), computed once per view: signatures ask for the same packets (first from each side, ...)
@@ -99,19 +97,12 @@ class SignatureView:
     # -- locating packets ----------------------------------------------------------------------------
 
     def index(self, direction: int, nth: int = 0) -> np.ndarray:
-        """Sequence position of each flow's nth payload packet from `direction` (0 initiator), -1 if none."""
+        """Sequence position of each flow's nth (< PACKETS_LOCATED) payload packet from `direction` (0 initiator),
+        -1 if none."""
         key = ("index", direction, nth)
         if key not in self._cache:
-            self._index_ids.add(id(self.memo(key, lambda: self._index(direction, nth))))
+            self._index_ids.add(id(self.memo(key, lambda: self._positions[direction, nth])))
         return self._cache[key]
-
-    def _index(self, direction, nth):
-        hit = self.seq_dir == direction
-        if nth == 0:                         # the first hit needs no count of the hits before it
-            found = hit
-        else:
-            found = hit & (self.memo(("count", direction), lambda: np.cumsum(hit, axis=1)) == nth + 1)
-        return np.where(found.any(1), found.argmax(1), -1)
 
     def head(self, idx: np.ndarray) -> np.ndarray:
         """(m, head_bytes) first bytes of the packet at each flow's `idx` (zeros where idx < 0 or past the heads)."""
@@ -121,7 +112,10 @@ class SignatureView:
 
     def _head(self, idx):
         ok = (idx >= 0) & (idx < self.n_heads)
-        out = self.heads[self._rows, _clip(idx, self.n_heads - 1)]
+        # np.take of whole rows on the flat (flow, packet) index: numpy's indexing with two arrays copies the
+        # same heads three times slower.
+        heads = self._root.rows.heads
+        out = np.take(heads.reshape(-1, heads.shape[2]), self._at * self.n_heads + _clip(idx, self.n_heads - 1), axis=0)
         out[~ok] = 0
         return out
 
@@ -132,8 +126,10 @@ class SignatureView:
         return self._held(idx)
 
     def _held(self, idx):
-        ok = (idx >= 0) & (idx < self.n_heads)
-        return np.where(ok, self.head_len[self._rows, _clip(idx, self.n_heads - 1)], 0)
+        ok = (idx >= 0) & (idx < self.n_heads) & (idx < self.n_sequence)
+        rows = self._root.rows
+        held = np.minimum(rows.seq_cap[self._at, _clip(idx, self.n_heads - 1)], rows.heads.shape[2])
+        return np.where(ok, held, 0)
 
     def size(self, idx: np.ndarray) -> np.ndarray:
         """Payload size of the packet at idx (0 where none)."""
@@ -143,7 +139,9 @@ class SignatureView:
         return self._size(idx)
 
     def _size(self, idx):
-        return np.where(idx >= 0, self.seq_len[self._rows, _clip(idx, self.seq_len.shape[1] - 1)], 0)
+        seq_len = self._root.rows.seq_len
+        column = _clip(idx, seq_len.shape[1] - 1)
+        return np.where((idx >= 0) & (column < self.n_sequence), seq_len[self._at, column], 0).astype(np.int64)
 
     def prefix(self, direction: int):
         return self.rows.prefix(direction)
@@ -161,13 +159,7 @@ class SignatureView:
     def bursts(self):
         """Payload bursts among the first payload packets: (sizes, directions) of shape (m, K), -1 direction
         past the last burst."""
-        m, n = self.seq_len.shape
-        new = (self.seq_dir >= 0) & np.concatenate([np.ones((m, 1), bool), self.seq_dir[:, 1:] != self.seq_dir[:, :-1]], 1)
-        slot = (self._rows[:, None] * n + np.cumsum(new, axis=1) - 1)[self.seq_dir >= 0]
-        sizes = np.bincount(slot, weights=self.seq_len[self.seq_dir >= 0], minlength=m * n).astype(np.int64).reshape(m, n)
-        dirs = np.full(m * n, -1, np.int64)
-        dirs[slot] = self.seq_dir[self.seq_dir >= 0]
-        return sizes, dirs.reshape(m, n)
+        return native.sequence_bursts(self.rows.seq_len, self.rows.seq_dir, self.n_sequence)
 
     @property
     def payload_packets(self):
@@ -215,7 +207,8 @@ def on_candidates(view: SignatureView, candidates: np.ndarray, detect, shared: s
         full = np.full(view.m, defaults.get(name, 0), dtype=np.asarray(values).dtype)
         full[where] = values
         features[name] = full
-    return Detection(score, {int(where[r]): text for r, text in part.evidence.items()}, features)
+    rows = where.tolist()
+    return Detection(score, {rows[r]: text for r, text in part.evidence.items()}, features)
 
 
 def u8(data, pos):
@@ -233,6 +226,15 @@ def u32(data, pos):
 def u32le(data, pos):
     return (data[:, pos].astype(np.int64) | (data[:, pos + 1].astype(np.int64) << 8)
             | (data[:, pos + 2].astype(np.int64) << 16) | (data[:, pos + 3].astype(np.int64) << 24))
+
+
+def one_of(values, choices) -> np.ndarray:
+    """np.isin(values, choices) for a few literal choices, one comparison each: np.isin's own machinery costs
+    several times more than the test on these arrays."""
+    out = np.zeros(len(values), bool)
+    for choice in choices:
+        out |= values == choice
+    return out
 
 
 def equal(data, pos, literal: bytes):
@@ -271,7 +273,21 @@ def find_in_rows(data, lengths, rows, needle: bytes) -> dict:
     return out
 
 
-def line(data, lengths, r, limit=120) -> str:
-    """First line of a text payload, for evidence."""
-    text = data[r, :min(lengths[r], limit)].tobytes().split(b"\r\n")[0].split(b"\n")[0]
-    return text.decode("ascii", "replace")
+def rows_with(mask, *arrays):
+    """(row, the value of each array at it) for each row in `mask`, as Python values: evidence text formats
+    numpy scalars several times slower."""
+    rows = np.flatnonzero(mask)
+    return zip(rows.tolist(), *(np.asarray(a)[rows].tolist() for a in arrays))
+
+
+def payloads(data, lengths, rows, limit) -> list:
+    """data[r, :lengths[r]] of each of `rows`, as bytes, up to `limit` bytes: one copy for all of them."""
+    width = min(limit, data.shape[1])
+    block = data[rows, :width].tobytes()
+    return [block[i * width:i * width + n] for i, n in enumerate(np.minimum(np.asarray(lengths)[rows], width).tolist())]
+
+
+def lines(data, lengths, rows, limit=120) -> list:
+    """First line of the text payload of each of `rows`, for evidence."""
+    return [text.split(b"\r\n")[0].split(b"\n")[0].decode("ascii", "replace")
+            for text in payloads(data, lengths, rows, limit)]

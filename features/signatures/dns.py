@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from features import native
-from features.signatures.base import TCP, UDP, Detection, Signature, SignatureView
+from features.signatures.base import TCP, UDP, Detection, Signature, SignatureView, one_of, rows_with
 
 TUNNEL_QTYPES = {10: "NULL", 16: "TXT", 5: "CNAME", 15: "MX", 65399: "PRIVATE"}
 MIN_NAME = 52
@@ -22,7 +22,7 @@ def _dns(view):
 
 
 def _questions(view):
-    on = np.isin(view.proto, (TCP, UDP))
+    on = one_of(view.proto, (TCP, UDP))
     tcp = view.proto == TCP
     client, clen = view.prefix(0)
     server, slen = view.prefix(1)
@@ -43,14 +43,14 @@ def detect_tunnel(view: SignatureView) -> Detection:
     dns, name_len, longest, qtype, entropy = _dns(view)
     queries = view.payload_packets[:, 0]
     encoded = dns & (name_len >= MIN_NAME) & (longest >= MIN_LABEL) & (entropy >= MIN_ENTROPY)
-    odd_type = np.isin(qtype, list(TUNNEL_QTYPES))
+    odd_type = one_of(qtype, TUNNEL_QTYPES)
     many = queries >= MANY_QUERIES
     # Encoded names, or a socket kept for many queries of tunnel-friendly types (iodine opens with short ones).
     long_query = view.columns["src2dst_payload_max"] >= LONG_QUERY
     fires = (encoded & (odd_type | many)) | (dns & many & odd_type & long_query)
-    evidence = {r: (f"dns tunnel: first query name {name_len[r]} chars, longest label {longest[r]}, "
-                    f"{entropy[r]:.2f} bits/char, type {TUNNEL_QTYPES.get(int(qtype[r]), qtype[r])}, "
-                    f"{queries[r]} queries in the flow") for r in np.flatnonzero(fires)}
+    evidence = {r: (f"dns tunnel: first query name {length} chars, longest label {label}, {bits:.2f} bits/char, "
+                    f"type {TUNNEL_QTYPES.get(kind, kind)}, {n} queries in the flow")
+                for r, length, label, bits, kind, n in rows_with(fires, name_len, longest, entropy, qtype, queries)}
     return Detection(np.where(fires, 0.9, np.where(encoded | (dns & many), 0.4, 0.0)), evidence)
 
 

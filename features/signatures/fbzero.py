@@ -18,7 +18,7 @@ CLIENT_HELLO_AT = 9            # after the preamble, the version byte and a 4-by
 
 def opens_with_preamble(view: SignatureView) -> np.ndarray:
     """TCP flows whose client stream starts with Zero's preamble."""
-    return (view.proto == TCP) & startswith(*view.prefix(0), PREAMBLE)
+    return view.memo("zero", lambda: (view.proto == TCP) & startswith(*view.prefix(0), PREAMBLE))
 
 
 def _detect(view: SignatureView) -> Detection:

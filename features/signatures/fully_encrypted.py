@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from features.extract import _kernel as k
-from features.signatures.base import TCP, Detection, Signature, SignatureView, on_candidates, startswith
+from features.signatures.base import TCP, Detection, Signature, SignatureView, on_candidates, rows_with, startswith
 from features.signatures.fbzero import opens_with_preamble
 
 MIN_PAYLOAD = 16
@@ -24,7 +24,10 @@ def detect(view: SignatureView) -> Detection:
     # A score needs a client payload of MIN_PAYLOAD bytes and more that no exemption applies to.
     exempt = c["fe_ex1_popcount"] | c["fe_ex3_half_printable"] | c["fe_ex4_run20_printable"] | c["fe_ex5_tls_or_http"]
     first = view.rows.I[:, k.PREFIX_FIRST]
-    return on_candidates(view, (view.proto == TCP) & ~exempt.astype(bool) & (first >= MIN_PAYLOAD), _detect)
+    # Facebook's Zero protocol opens with random-looking nonces and keys too, behind a known preamble: no score.
+    known_client = opens_with_preamble(view)
+    return on_candidates(view, (view.proto == TCP) & ~exempt.astype(bool) & (first >= MIN_PAYLOAD) & ~known_client,
+                         _detect)
 
 
 def _detect(view: SignatureView) -> Detection:
@@ -35,26 +38,23 @@ def _detect(view: SignatureView) -> Detection:
     client_first = (i0 == 0) & (r0 > 0)
     known_server = startswith(server, slen, b"SSH-") | startswith(server, slen, b"HTTP/") \
         | ((server[:, 0] == 0x16) & (server[:, 1] == 0x03))
-    # Facebook's Zero protocol opens with random-looking nonces and keys too, behind a known preamble.
-    known_client = opens_with_preamble(view)
     # The GFW's exemptions, but for the first six bytes being printable: random bytes meet that one time in
     # 400 (an obfs4 handshake in the lab did), and a payload that passes every other test is random anyway.
     exempt = (c["fe_ex1_popcount"] | c["fe_ex3_half_printable"] | c["fe_ex4_run20_printable"]
               | c["fe_ex5_tls_or_http"]).astype(bool)
-    client_random = (c_len >= MIN_PAYLOAD) & ~exempt & ~known_client & _random(c["src2dst_first_payload_entropy"],
-                                                                               c_len)
+    client_random = (c_len >= MIN_PAYLOAD) & ~exempt & _random(c["src2dst_first_payload_entropy"], c_len)
     server_random = (s_len >= MIN_PAYLOAD) & ~known_server & (c["dst2src_first_payload_printable_share"] <= 0.5) \
         & _random(c["dst2src_first_payload_entropy"], s_len)
     tcp = view.proto == TCP
     fires = tcp & client_first & client_random & server_random
     score = np.where(fires, 0.8, np.where(tcp & client_random, 0.4, 0.0))
     evidence = {}
-    for r in np.flatnonzero(fires):
-        evidence[r] = (f"fully encrypted: first client payload {c_len[r]} B, "
-                       f"{c['src2dst_first_payload_entropy'][r]:.2f} bits/byte entropy, "
-                       f"{c['src2dst_first_payload_popcount'][r]:.2f} set bits/byte, no GFW exemption"
-                       f"{' but the first six bytes printable' if c['fe_ex2_first6_printable'][r] else ''}; "
-                       f"random {s_len[r]} B reply")
+    for r, size, entropy, popcount, first6, reply in rows_with(fires, c_len, c["src2dst_first_payload_entropy"],
+                                                                c["src2dst_first_payload_popcount"],
+                                                                c["fe_ex2_first6_printable"], s_len):
+        evidence[r] = (f"fully encrypted: first client payload {size} B, {entropy:.2f} bits/byte entropy, "
+                       f"{popcount:.2f} set bits/byte, no GFW exemption"
+                       f"{' but the first six bytes printable' if first6 else ''}; random {reply} B reply")
     return Detection(score, evidence)
 
 

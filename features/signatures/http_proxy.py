@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from features.signatures.base import Detection, Signature, SignatureView, line, on_candidates, startswith
+from features.signatures.base import (Detection, Signature, SignatureView, lines, on_candidates, one_of, payloads,
+                                      startswith)
 
 METHODS = (b"GET", b"POST", b"HEAD", b"PUT", b"DELETE", b"OPTIONS", b"PATCH")
 
@@ -16,24 +17,28 @@ def _answered(view):
 
 def _connect(view: SignatureView) -> Detection:
     client, clen = view.prefix(0)
-    server, slen = view.prefix(1)
     fires = _answered(view) & startswith(client, clen, b"CONNECT ")
-    evidence = {r: f"http connect: '{line(client, clen, r)}' -> '{line(server, slen, r)}'" for r in np.flatnonzero(fires)}
+    evidence = {r: f"http connect: '{request}' -> '{response}'" for r, request, response in _lines(view, fires)}
     return Detection(np.where(fires, 1.0, 0.0), evidence)
 
 
 def _absolute(view: SignatureView) -> Detection:
     client, clen = view.prefix(0)
-    server, slen = view.prefix(1)
     absolute = np.zeros(view.m, bool)
-    candidates = np.flatnonzero(_answered(view) & np.isin(client[:, 0], list(b"GPHDO")))
-    for r in candidates:
-        method, _, rest = client[r, :min(clen[r], 16)].tobytes().partition(b" ")
+    candidates = np.flatnonzero(_answered(view) & one_of(client[:, 0], b"GPHDO"))
+    for r, start in zip(candidates.tolist(), payloads(client, clen, candidates, 16)):
+        method, _, rest = start.partition(b" ")
         absolute[r] = method in METHODS and rest.lower().startswith((b"http://", b"https://", b"ftp://"))
     fires = absolute
-    evidence = {r: f"http proxy: absolute-URI request '{line(client, clen, r)}' -> '{line(server, slen, r)}'"
-                for r in np.flatnonzero(fires)}
+    evidence = {r: f"http proxy: absolute-URI request '{request}' -> '{response}'"
+                for r, request, response in _lines(view, fires)}
     return Detection(np.where(fires, 1.0, 0.0), evidence)
+
+
+def _lines(view, fires):
+    """(row, request line, response line) of each flow that fires, for evidence."""
+    rows = np.flatnonzero(fires)
+    return zip(rows.tolist(), lines(*view.prefix(0), rows), lines(*view.prefix(1), rows))
 
 
 def detect_connect(view: SignatureView) -> Detection:

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from features.signatures.base import UDP, Detection, Signature, SignatureView, on_candidates, same_bytes, u32, u8
+from features.signatures.base import (UDP, Detection, Signature, SignatureView, on_candidates, one_of, rows_with,
+                                      same_bytes, u32, u8)
 
 ESP, AH = 50, 51
 IKE_VERSIONS = {0x10: "ikev1", 0x20: "ikev2"}
@@ -19,8 +20,8 @@ def _ike_header(head, size, held, marker):
     o = 4 if marker else 0
     version = u8(head, o + 17)
     exchange = u8(head, o + 18)
-    ok = (held >= o + 28) & (u32(head, o + 24) == size - o) & np.isin(version, list(IKE_VERSIONS))
-    ok &= np.where(version == 0x20, np.isin(exchange, IKEV2_EXCHANGES), np.isin(exchange, IKEV1_EXCHANGES))
+    ok = (held >= o + 28) & (u32(head, o + 24) == size - o) & one_of(version, IKE_VERSIONS)
+    ok &= np.where(version == 0x20, one_of(exchange, IKEV2_EXCHANGES), one_of(exchange, IKEV1_EXCHANGES))
     ok &= (u32(head, o) | u32(head, o + 4)) != 0            # initiator SPI is never zero
     if marker:
         ok &= u32(head, 0) == 0
@@ -63,14 +64,14 @@ def _detect(view: SignatureView) -> Detection:
         # request alone still fires, for less: a version, an exchange type and a length field that equals the
         # datagram are no accident, and an unanswered IKE request is a VPN being attempted.
         score = np.maximum(score, np.where(linked, 1.0, np.where(answer, 0.8, np.where(request, 0.6, 0.0))))
-        for r in np.flatnonzero(request):
-            version = IKE_VERSIONS[int(hi[r, o + 17])]
-            if answer[r]:
-                link = "initiator SPI linked" if linked[r] else "both peers initiating"
-                reply = f" / response {view.size(r0)[r]} B, {link}"
+        for r, version, exchange, size, answered, spi_linked, reply_size in rows_with(
+                request, hi[:, o + 17], hi[:, o + 18], view.size(i0), answer, linked, view.size(r0)):
+            if answered:
+                link = "initiator SPI linked" if spi_linked else "both peers initiating"
+                reply = f" / response {reply_size} B, {link}"
             else:
                 reply = ", no response seen"
-            evidence[r] = (f"ipsec: {version} exchange {hi[r, o + 18]} request {view.size(i0)[r]} B{reply}"
+            evidence[r] = (f"ipsec: {IKE_VERSIONS[version]} exchange {exchange} request {size} B{reply}"
                            f"{', NAT-T non-ESP marker' if marker else ''}")
     # ESP in UDP (NAT-T) needs both directions; ESP/AH as IP protocols are what their number says.
     esp_up, _ = _esp_run(view, 0, 0)
@@ -81,6 +82,8 @@ def _detect(view: SignatureView) -> Detection:
         evidence[r] = "ipsec: ESP in UDP, one SPI per direction, sequence numbers counting up by one both ways"
     for proto, name, offset in ((ESP, "ESP", 0), (AH, "AH", 4)):
         on = view.proto == proto
+        if not on.any():
+            continue
         run, spi = _esp_run(view, 0, offset, packets=2)
         score = np.where(on, np.maximum(score, 1.0), score)
         for r in np.flatnonzero(on):
@@ -92,15 +95,14 @@ def _detect(view: SignatureView) -> Detection:
 def detect(view: SignatureView) -> Detection:
     i0 = view.index(0)
     h0, size = view.head(i0), view.size(i0)
-    versions = list(IKE_VERSIONS)
     udp = view.proto == UDP
     # An IKE version where the header puts it and a length field that equals the datagram (with or without the
     # non-ESP marker); ESP's first packet carries an SPI that is not reserved and a sequence number in range.
-    ike = ((np.isin(h0[:, 17], versions) & (u32(h0, 24) == size))
-           | (np.isin(h0[:, 21], versions) & (u32(h0, 28) == size - 4)))
+    ike = ((one_of(h0[:, 17], IKE_VERSIONS) & (u32(h0, 24) == size))
+           | (one_of(h0[:, 21], IKE_VERSIONS) & (u32(h0, 28) == size - 4)))
     seq = u32(h0, 4)
     esp = (view.payload_packets >= 3).all(1) & (size >= 16) & (u32(h0, 0) >= 256) & (seq >= 1) & (seq < 1 << 31)
-    candidates = (udp & (ike | esp)) | np.isin(view.proto, (ESP, AH))
+    candidates = (udp & (ike | esp)) | one_of(view.proto, (ESP, AH))
     return on_candidates(view, candidates, _detect, ike_exchange=0)
 
 

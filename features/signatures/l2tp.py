@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from features.signatures.base import UDP, Detection, Signature, SignatureView, on_candidates, u16, u32, u8
+from features.signatures.base import UDP, Detection, Signature, SignatureView, on_candidates, one_of, u16, u32, u8
 
 L2TP_IP = 115
 SCCRQ, SCCRP = 1, 2
@@ -15,7 +15,7 @@ SCCRQ, SCCRP = 1, 2
 
 def _control(head, size, held, offset, message):
     flags, version = u8(head, offset), u8(head, offset + 1) & 0x0F
-    ok = (held >= offset + 20) & ((flags & 0xC8) == 0xC8) & np.isin(version, (2, 3))
+    ok = (held >= offset + 20) & ((flags & 0xC8) == 0xC8) & one_of(version, (2, 3))
     ok &= u16(head, offset + 2) == size - offset
     # First AVP: mandatory, vendor 0, attribute 0 (Message Type), 8 bytes long.
     avp = offset + 12

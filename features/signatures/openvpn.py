@@ -10,7 +10,8 @@ import numpy as np
 
 from features import native
 from features.extract import _kernel as k
-from features.signatures.base import TCP, UDP, Detection, Signature, SignatureView, on_candidates, u16
+from features.signatures.base import (TCP, UDP, Detection, Signature, SignatureView, on_candidates, one_of, rows_with,
+                                      u16)
 
 CLIENT_RESETS = (7, 10)        # P_CONTROL_HARD_RESET_CLIENT_V2, _V3 (tls-crypt-v2)
 SERVER_RESET = 8               # P_CONTROL_HARD_RESET_SERVER_V2
@@ -39,7 +40,7 @@ def _echo_offset(server_head, client_head, offset):
 def _ack_bins(view):
     """Xue's ACK filter: the most common small payload size among the first 30 payload packets, and how
     many packets of that size fall in each 10-packet bin."""
-    bins = native.ack_bins(view.seq_len, 30)
+    bins = native.ack_bins(view.rows.seq_len, view.n_sequence, 30)
     return [bins[:, b] for b in range(3)]
 
 
@@ -53,7 +54,7 @@ def _statistics(view):
 def detect(view: SignatureView) -> Detection:
     h0 = view.head(view.index(0))
     resets = (0x38, 0x50)          # opcode 7 or 10, key id 0
-    candidates = ((view.proto == UDP) & np.isin(h0[:, 0], resets)) | ((view.proto == TCP) & np.isin(h0[:, 2], resets))
+    candidates = ((view.proto == UDP) & one_of(h0[:, 0], resets)) | ((view.proto == TCP) & one_of(h0[:, 2], resets))
     detection = on_candidates(view, candidates, _handshake)
     detection.features.update(_statistics(view))
     return detection
@@ -67,7 +68,7 @@ def _handshake(view: SignatureView) -> Detection:
         on = view.proto == proto
         hc, op_c, key_c, ok_c = _framed(view, c0, offset)
         hs, op_s, key_s, ok_s = _framed(view, s0, offset)
-        client_reset = on & ok_c & np.isin(op_c, CLIENT_RESETS) & (key_c == 0) & (c0 == 0)
+        client_reset = on & ok_c & one_of(op_c, CLIENT_RESETS) & (key_c == 0) & (c0 == 0)
         server_reset = ok_s & (op_s == SERVER_RESET) & (key_s == 0)
         exchange = client_reset & server_reset
         echo = np.full(view.m, -1)
@@ -77,21 +78,21 @@ def _handshake(view: SignatureView) -> Detection:
         for j in range(1, 4):
             idx = view.index(0, j)
             h, op, _, ok = _framed(view, idx, offset)
-            same = ok & np.isin(op, CONTROL + CLIENT_RESETS) & (h[:, offset + 1:offset + 9] == hc[:, offset + 1:offset + 9]).all(1)
+            same = ok & one_of(op, CONTROL + CLIENT_RESETS) & (h[:, offset + 1:offset + 9] == hc[:, offset + 1:offset + 9]).all(1)
             consistent += same
         strong = exchange & ((echo >= 0) | (consistent > 0))
         score = np.where(strong, 1.0, np.where(exchange, 0.7, np.where(client_reset, 0.3, score)))
-        for r in np.flatnonzero(exchange):
-            if echo[r] == offset + 14:
+        for r, opcode, echoed, kept, client_size, server_size in rows_with(exchange, op_c, echo, consistent,
+                                                                            view.size(c0), view.size(s0)):
+            if echoed == offset + 14:
                 mode = "no tls-auth"
-            elif echo[r] >= 0:
-                hmac = echo[r] - offset - 22
+            elif echoed >= 0:
+                hmac = echoed - offset - 22
                 mode = f"tls-auth (HMAC {hmac} B{', ' + HMAC_SIZES[hmac] if hmac in HMAC_SIZES else ''})"
             else:
                 mode = "session id not echoed in clear (tls-crypt)"
-            evidence[r] = (f"openvpn/{name}: client hard reset opcode {op_c[r]} ({view.size(c0)[r]} B) / server hard "
-                           f"reset ({view.size(s0)[r]} B), {mode}, session id kept in {consistent[r]} later client "
-                           "control packets")
+            evidence[r] = (f"openvpn/{name}: client hard reset opcode {opcode} ({client_size} B) / server hard "
+                           f"reset ({server_size} B), {mode}, session id kept in {kept} later client control packets")
     return Detection(score, evidence)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from features.signatures.base import UDP, Detection, Signature, SignatureView, on_candidates, u32, u8
+from features.signatures.base import UDP, Detection, Signature, SignatureView, on_candidates, one_of, u32, u8
 
 VERSIONS = (0x00000001, 0x6B3343CF)
 
@@ -14,10 +14,10 @@ def _detect(view: SignatureView) -> Detection:
     i0, r0 = view.index(0), view.index(1)
     hi, hr = view.head(i0), view.head(r0)
     version = u32(hi, 1)
-    known = np.isin(version, VERSIONS) | ((version >> 8) == 0xFF0000)
+    known = one_of(version, VERSIONS) | ((version >> 8) == 0xFF0000)
     initial = (view.proto == UDP) & (i0 == 0) & ((u8(hi, 0) & 0xC0) == 0xC0) & known & (u8(hi, 5) <= 20) \
         & (view.size(i0) >= 1200)
-    answer = (r0 > 0) & (((u8(hr, 0) & 0x80) != 0) & np.isin(u32(hr, 1), (0,) + VERSIONS) | ((u8(hr, 0) & 0xC0) == 0x40))
+    answer = (r0 > 0) & (((u8(hr, 0) & 0x80) != 0) & one_of(u32(hr, 1), (0,) + VERSIONS) | ((u8(hr, 0) & 0xC0) == 0x40))
     fires = initial & answer
     return Detection(np.where(fires, 1.0, np.where(initial, 0.4, 0.0)))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from features.signatures.base import TCP, Detection, Signature, SignatureView, on_candidates, u8
+from features.signatures.base import TCP, Detection, Signature, SignatureView, on_candidates, one_of, rows_with, u8
 
 ATYP = {1: "IPv4", 3: "domain", 4: "IPv6"}
 
@@ -37,34 +37,37 @@ def _detect(view: SignatureView) -> Detection:
     _, reverse, n_reverse = _socks5(view, np.where(tcp & (r0 >= 0), r0, -1), i_after)
     reverse &= ~socks5
     # SOCKS4: 04 cmd port ip userid 00 / 00 5A-5D port ip (8 bytes).
-    request4 = first & (u8(hi, 0) == 4) & np.isin(u8(hi, 1), (1, 2)) & (c_size >= 9)
+    request4 = first & (u8(hi, 0) == 4) & one_of(u8(hi, 1), (1, 2)) & (c_size >= 9)
     grant4 = (s_size == 8) & (u8(hr, 0) == 0) & (u8(hr, 1) >= 0x5A) & (u8(hr, 1) <= 0x5D)
     socks4 = request4 & grant4
     score = np.where(socks5 | reverse | socks4, 1.0, np.where(greeting | request4, 0.3, 0.0))
     evidence = {}
-    for r in np.flatnonzero(socks5):
-        evidence[r] = f"socks5: greeting offering {n[r]} method(s), server chose 0x{hr[r, 1]:02x}" + \
-            _request(view, view.index(0, 1), r)
-    for r in np.flatnonzero(reverse):
+    for r, offered, chosen, *request in rows_with(socks5, n, hr[:, 1], *_request(view, view.index(0, 1))):
+        evidence[r] = f"socks5: greeting offering {offered} method(s), server chose 0x{chosen:02x}" + _text(*request)
+    for r, offered, chosen, *request in rows_with(reverse, n_reverse, view.head(i_after)[:, 1],
+                                                  *_request(view, view.index(1, 1))):
         evidence[r] = f"socks5, reverse (the proxy connected out to its client): responder's greeting offering " \
-                      f"{n_reverse[r]} method(s), initiator chose 0x{view.head(i_after)[r, 1]:02x}" + \
-            _request(view, view.index(1, 1), r)
-    for r in np.flatnonzero(socks4):
-        evidence[r] = f"socks4: command {hi[r, 1]} request {c_size[r]} B, reply 0x{hr[r, 1]:02x}"
+                      f"{offered} method(s), initiator chose 0x{chosen:02x}" + _text(*request)
+    for r, command, size, reply in rows_with(socks4, hi[:, 1], c_size, hr[:, 1]):
+        evidence[r] = f"socks4: command {command} request {size} B, reply 0x{reply:02x}"
     return Detection(score, evidence)
 
 
-def _request(view, index, r) -> str:
-    """The SOCKS5 request that follows a greeting, as evidence."""
+def _request(view, index):
+    """Whether the packet at `index` is the SOCKS5 request that follows a greeting, its command and its address
+    type."""
     head = view.head(index)
-    if head[r, 0] == 5 and view.held(index)[r] >= 4:
-        return f", request command {head[r, 1]} to {ATYP.get(int(head[r, 3]), 'unknown')} address"
-    return ""
+    return (head[:, 0] == 5) & (view.held(index) >= 4), head[:, 1], head[:, 3]
+
+
+def _text(seen, command, address_type) -> str:
+    """The request, as evidence."""
+    return f", request command {command} to {ATYP.get(address_type, 'unknown')} address" if seen else ""
 
 
 def detect(view: SignatureView) -> Detection:
     h0, h1 = view.head(view.index(0)), view.head(view.index(1))
-    return on_candidates(view, (view.proto == TCP) & (np.isin(h0[:, 0], (4, 5)) | (h1[:, 0] == 5)), _detect)
+    return on_candidates(view, (view.proto == TCP) & (one_of(h0[:, 0], (4, 5)) | (h1[:, 0] == 5)), _detect)
 
 
 SIGNATURE = Signature(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from features.signatures.base import (Detection, Signature, SignatureView, line, on_candidates, startswith,
+from features.signatures.base import (Detection, Signature, SignatureView, lines, on_candidates, startswith,
                                       startswith_any)
 
 PATHS = (b"POST /vpnsvc/connect.cgi", b"POST /vpnsvc/vpn.cgi")
@@ -15,7 +15,9 @@ def _detect(view: SignatureView) -> Detection:
     client, clen = view.prefix(0)
     server, slen = view.prefix(1)
     fires = startswith_any(client, clen, PATHS) & startswith(server, slen, b"HTTP/1.")
-    evidence = {r: f"softether: '{line(client, clen, r)}' answered by HTTP" for r in np.flatnonzero(fires)}
+    rows = np.flatnonzero(fires)
+    evidence = {r: f"softether: '{request}' answered by HTTP"
+                for r, request in zip(rows.tolist(), lines(client, clen, rows))}
     return Detection(np.where(fires, 1.0, 0.0), evidence)
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from features.signatures.base import Detection, Signature, SignatureView, on_candidates
+from features.signatures.base import Detection, Signature, SignatureView, on_candidates, rows_with
 
 MIN_CLIENT_PACKETS = 10
 REQUEST_BYTES = 150            # client packets of forwarded requests; keystrokes and window adjusts are 36-120
@@ -24,26 +24,26 @@ def detect_tunnel(view: SignatureView) -> Detection:
 
 
 def _tunnel(view: SignatureView) -> Detection:
+    """Over SSH flows alone (both banners seen)."""
     c = view.columns
-    ssh = view.both_ssh()
     packets = c["src2dst_payload_packets"]
     requests = (c["src2dst_payload_p75"] >= REQUEST_BYTES) & (c["src2dst_payload_p75"] < 1000)
     responses = c["dst2src_payload_p50"] >= RESPONSE_BYTES
-    request_response = ssh & (packets >= MIN_CLIENT_PACKETS) & requests & responses
+    request_response = (packets >= MIN_CLIENT_PACKETS) & requests & responses
     # Full-size packets both ways: an upload and a download in one connection, which scp and rsync never do.
-    bulk_both = ssh & (packets >= MIN_CLIENT_PACKETS) & (c["dst2src_payload_packets"] >= MIN_CLIENT_PACKETS) \
+    bulk_both = (packets >= MIN_CLIENT_PACKETS) & (c["dst2src_payload_packets"] >= MIN_CLIENT_PACKETS) \
         & (c["src2dst_payload_p50"] >= BULK_BYTES) & (c["dst2src_payload_p50"] >= BULK_BYTES)
     fires = request_response | bulk_both
     evidence = {}
-    for r in np.flatnonzero(fires):
-        if request_response[r]:
-            evidence[r] = (f"ssh tunnel: {packets[r]} client payload packets, client p75 "
-                           f"{c['src2dst_payload_p75'][r]:.0f} B (requests, not keystrokes), server median "
-                           f"{c['dst2src_payload_p50'][r]:.0f} B (responses)")
+    for r, requesting, n, client_p75, client_p50, server_p50 in rows_with(
+            fires, request_response, packets, c["src2dst_payload_p75"], c["src2dst_payload_p50"], c["dst2src_payload_p50"]):
+        if requesting:
+            evidence[r] = (f"ssh tunnel: {n} client payload packets, client p75 {client_p75:.0f} B (requests, not "
+                           f"keystrokes), server median {server_p50:.0f} B (responses)")
         else:
-            evidence[r] = (f"ssh tunnel: bulk both ways, client median {c['src2dst_payload_p50'][r]:.0f} B and "
-                           f"server median {c['dst2src_payload_p50'][r]:.0f} B (an upload and a download at once)")
-    return Detection(np.where(fires, 0.7, np.where(ssh, 0.2, 0.0)), evidence)
+            evidence[r] = (f"ssh tunnel: bulk both ways, client median {client_p50:.0f} B and "
+                           f"server median {server_p50:.0f} B (an upload and a download at once)")
+    return Detection(np.where(fires, 0.7, 0.2), evidence)
 
 
 SIGNATURES = (

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from features.signatures.base import TCP, Detection, Signature, SignatureView, on_candidates
+from features.signatures.base import TCP, Detection, Signature, SignatureView, on_candidates, rows_with
 
 CLIENT_HELLO = (400, 2600)     # inner ClientHello + outer record and proxy framing overhead
 SERVER_FLIGHT = 700            # ServerHello..Finished with a certificate chain
@@ -19,18 +19,15 @@ FIRST_CANDIDATE_BURST = 2      # bursts 0 and 1 are the outer ClientHello and th
 def shape_score(view: SignatureView):
     """(score, burst index) of the best inner-handshake shape among the first bursts of each flow."""
     sizes, dirs = view.bursts()
-    n = sizes.shape[1]
-    best = np.zeros(view.m)
-    where = np.full(view.m, -1)
-    for j in range(FIRST_CANDIDATE_BURST, min(n - 2, 12)):
-        hello = (dirs[:, j] == 0) & (sizes[:, j] >= CLIENT_HELLO[0]) & (sizes[:, j] <= CLIENT_HELLO[1])
-        flight = (dirs[:, j + 1] == 1) & (sizes[:, j + 1] >= SERVER_FLIGHT)
-        finished = (dirs[:, j + 2] == 0) & (sizes[:, j + 2] >= CLIENT_FINISHED[0]) & (sizes[:, j + 2] <= CLIENT_FINISHED[1])
-        score = hello * 0.4 + (hello & flight) * 0.3 + (hello & flight & finished) * 0.3
-        better = score > best
-        best = np.where(better, score, best)
-        where = np.where(better, j, where)
-    return best, where, sizes
+    j = np.arange(FIRST_CANDIDATE_BURST, min(sizes.shape[1] - 2, 12))          # where an inner handshake may start
+    hello = (dirs[:, j] == 0) & (sizes[:, j] >= CLIENT_HELLO[0]) & (sizes[:, j] <= CLIENT_HELLO[1])
+    flight = (dirs[:, j + 1] == 1) & (sizes[:, j + 1] >= SERVER_FLIGHT)
+    finished = (dirs[:, j + 2] == 0) & (sizes[:, j + 2] >= CLIENT_FINISHED[0]) & (sizes[:, j + 2] <= CLIENT_FINISHED[1])
+    score = hello * 0.4 + (hello & flight) * 0.3 + (hello & flight & finished) * 0.3
+    # A leading column of zeros stands for no shape: the first best start is that column (index -1) unless one scores.
+    score = np.concatenate([np.zeros((view.m, 1)), score], 1)
+    best = score.argmax(1)
+    return score[np.arange(view.m), best], np.concatenate([[-1], j])[best], sizes
 
 
 def _detect(view: SignatureView) -> Detection:
@@ -40,12 +37,10 @@ def _detect(view: SignatureView) -> Detection:
     score = np.where(outer, best, 0.0)
     fires = score >= 0.99
     evidence = {}
-    for r in np.flatnonzero(fires):
-        j = where[r]
-        sni = c["tls_sni"][r]
-        note = "no SNI" if not sni else (f"IP-literal SNI {sni}" if c["tls_sni_is_ip"][r] else f"SNI {sni}")
-        evidence[r] = (f"tls-in-tls: after the outer handshake ({note}), client {sizes[r, j]} B / server "
-                       f"{sizes[r, j + 1]} B / client {sizes[r, j + 2]} B, the shape of an inner TLS handshake")
+    for r, j, sni, is_ip, bursts in rows_with(fires, where, c["tls_sni"], c["tls_sni_is_ip"], sizes):
+        note = "no SNI" if not sni else (f"IP-literal SNI {sni}" if is_ip else f"SNI {sni}")
+        evidence[r] = (f"tls-in-tls: after the outer handshake ({note}), client {bursts[j]} B / server "
+                       f"{bursts[j + 1]} B / client {bursts[j + 2]} B, the shape of an inner TLS handshake")
     return Detection(np.where(fires, 0.8, score * 0.45), evidence, {"tls_in_tls_shape": np.where(outer, best, 0.0)})
 
 

@@ -8,6 +8,7 @@ import re
 
 import numpy as np
 
+from features import native
 from features.signatures.base import TCP, Detection, Signature, SignatureView
 
 # Tor's TLS layer asks for crypto_random_hostname(4, 25, "www.", ".com"): 4 to 25 base32 characters.
@@ -23,22 +24,13 @@ def random_looking(label: str) -> bool:
     return vowels / len(label) < 0.25 or re.search(r"[^aeiouy]{5,}", label) is not None
 
 
-def cell_share(view: SignatureView):
-    down = (view.seq_dir == 1) & (view.seq_len > 0)
-    sizes = view.seq_len[down]                  # the server's packets alone are divided
-    cells = np.zeros_like(down)
-    cells[down] = (sizes % CELL_RECORDS[0] == 0) | (sizes % CELL_RECORDS[1] == 0)
-    n = down.sum(1)
-    return np.where(n > 0, cells.sum(1) / np.maximum(n, 1), 0.0)
-
-
 def detect(view: SignatureView) -> Detection:
     sni = view.columns["tls_sni"]
     hello = (view.proto == TCP) & (view.columns["tls_client_hello"] == 1) & (view.columns["tls_alpn_present"] == 0)
     answered = view.columns["tls_server_hello"] == 1
     score = np.zeros(view.m)
     evidence = {}
-    share = cell_share(view)
+    share = native.cell_share(view.rows.seq_len, view.rows.seq_dir, view.n_sequence, CELL_RECORDS)
     for r in np.flatnonzero(hello):
         match = RANDOM_NAME.match(sni[r])
         # A pronounceable random label happens (one in five has no digit and many vowels); Tor's cell-sized

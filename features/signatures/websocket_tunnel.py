@@ -15,19 +15,20 @@ MIN_BYTES = 48
 BINARY = 0x2
 
 
-def _entropy(data: bytes) -> float:
-    counts = np.bincount(np.frombuffer(data, np.uint8), minlength=256)
-    p = counts[counts > 0] / len(data)
-    return float(-(p * np.log2(p)).sum())
-
-
-def _randomness(data: bytes):
-    """The entropy of data that looks random (at least MIN_BYTES, within 80% of the most its length allows),
-    else None."""
-    if len(data) < MIN_BYTES:
-        return None
-    entropy = _entropy(data)
-    return entropy if entropy >= 0.8 * math.log2(min(len(data), 256)) else None
+def _entropies(payloads: list) -> list:
+    """Entropy (bits/byte) of each payload. One numpy pass computes the terms of every payload's sum, each summed
+    on its own slice in the same order as alone: the values are those of one payload at a time, for a call
+    per payload instead of eight."""
+    lengths = np.array([len(data) for data in payloads])
+    which = np.repeat(np.arange(len(payloads)), lengths)
+    counts = np.bincount(which * 256 + np.frombuffer(b"".join(payloads), np.uint8),
+                         minlength=256 * len(payloads)).reshape(-1, 256)
+    seen = counts > 0
+    distinct = seen.sum(1)
+    p = counts[seen] / np.repeat(lengths, distinct)
+    terms = p * np.log2(p)
+    ends = np.cumsum(distinct)
+    return [float(-terms[a:b].sum()) for a, b in zip((ends - distinct).tolist(), ends.tolist())]
 
 
 def _frame(data: bytes):
@@ -55,10 +56,9 @@ def _frame(data: bytes):
 def _detect(view: SignatureView) -> Detection:
     client, clen = view.prefix(0)
     server, slen = view.prefix(1)
-    evidence = {}
-    score = np.zeros(view.m)
     upgraded = startswith(client, clen, b"GET ") & startswith(server, slen, b"HTTP/1.1 101")
-    for r in np.flatnonzero(upgraded):
+    tested = []                # (row, what follows the upgrade request or its first frame's payload, unframed)
+    for r in np.flatnonzero(upgraded).tolist():
         data = client[r, :clen[r]].tobytes()
         end = data.find(b"\r\n\r\n")
         if end < 0 or b"websocket" not in data[:end].lower():
@@ -66,17 +66,23 @@ def _detect(view: SignatureView) -> Detection:
         rest = data[end + 4:]
         frame = _frame(rest)
         if frame is None:
-            entropy = _randomness(rest)
-            if entropy is not None:
-                score[r] = 0.8
-                evidence[r] = (f"websocket tunnel: upgrade answered by 101, then {len(rest)} random bytes "
-                               f"({entropy:.2f} bits/byte) instead of WebSocket frames (obfs)")
+            tested.append((r, rest, True))
         elif frame[0] == BINARY and not frame[1]:
-            entropy = _randomness(frame[2])
-            if entropy is not None:
-                score[r] = 0.8
-                evidence[r] = (f"websocket tunnel: upgrade answered by 101, first client frame binary "
-                               f"{len(frame[2])} B with {entropy:.2f} bits/byte once unmasked")
+            tested.append((r, frame[2], False))
+    # Random-looking: at least MIN_BYTES, with an entropy within 80% of the most their length allows.
+    tested = [t for t in tested if len(t[1]) >= MIN_BYTES]
+    evidence = {}
+    score = np.zeros(view.m)
+    for (r, data, unframed), entropy in zip(tested, _entropies([t[1] for t in tested]) if tested else ()):
+        if entropy < 0.8 * math.log2(min(len(data), 256)):
+            continue
+        score[r] = 0.8
+        if unframed:
+            evidence[r] = (f"websocket tunnel: upgrade answered by 101, then {len(data)} random bytes "
+                           f"({entropy:.2f} bits/byte) instead of WebSocket frames (obfs)")
+        else:
+            evidence[r] = (f"websocket tunnel: upgrade answered by 101, first client frame binary "
+                           f"{len(data)} B with {entropy:.2f} bits/byte once unmasked")
     return Detection(score, evidence)
 
 

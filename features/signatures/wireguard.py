@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from features.signatures.base import UDP, Detection, Signature, SignatureView, equal, on_candidates, same_bytes, u32le
+from features.signatures.base import (UDP, Detection, Signature, SignatureView, equal, on_candidates, one_of,
+                                      same_bytes, u32le)
 
 INITIATION, RESPONSE, COOKIE, TRANSPORT = 1, 2, 3, 4
 SIZES = {INITIATION: 148, RESPONSE: 92, COOKIE: 64}
@@ -57,7 +58,7 @@ def _detect(view: SignatureView) -> Detection:
 
 def detect(view: SignatureView) -> Detection:
     h0 = view.head(view.index(0))
-    candidates = (view.proto == UDP) & np.isin(h0[:, 0], (1, 2, 3, 4)) & (h0[:, 1:4] == 0).all(1)
+    candidates = (view.proto == UDP) & one_of(h0[:, 0], (1, 2, 3, 4)) & (h0[:, 1:4] == 0).all(1)
     return on_candidates(view, candidates, _detect, wg_handshake_linked=0)
 
 

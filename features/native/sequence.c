@@ -1,0 +1,59 @@
+/* Signature statistics over each flow's payload sequence (sizes and directions of its first payload packets),
+ * one pass a flow instead of numpy's several over the whole (flows, packets) matrix. */
+#include <stdint.h>
+
+/* Where each flow's first payload packets from each direction sit (SignatureView.index):
+ * out[(d * k + n) * m + r]: position of row r's (n+1)-th payload packet from direction d among its first
+ * n_seq[r] (of width), -1 if it has fewer. */
+void sequence_positions(int64_t m, const int8_t *seq_dir, int64_t width, const int64_t *n_seq, int64_t k,
+                        int64_t *out) {
+    for (int64_t i = 0; i < 2 * k * m; i++) out[i] = -1;
+    for (int64_t r = 0; r < m; r++) {
+        const int8_t *dirs = seq_dir + r * width;
+        int64_t seen[2] = {0, 0};
+        const int64_t n = n_seq[r] < width ? n_seq[r] : width;
+        for (int64_t j = 0; j < n && (seen[0] < k || seen[1] < k); j++) {
+            const int d = dirs[j];
+            if ((d == 0 || d == 1) && seen[d] < k) out[(d * k + seen[d]++) * m + r] = j;
+        }
+    }
+}
+
+/* Tor's cells (tor.py): the share of row r's responder payload packets among its first n_seq[r] whose size is a
+ * multiple of `a` or of `b`, 0 where it has none; divided as numpy divides the two counts. */
+void cell_share(int64_t m, const int32_t *seq_len, const int8_t *seq_dir, int64_t width, const int64_t *n_seq,
+                int64_t a, int64_t b, double *out) {
+    for (int64_t r = 0; r < m; r++) {
+        const int32_t *sizes = seq_len + r * width;
+        const int8_t *dirs = seq_dir + r * width;
+        const int64_t n = n_seq[r] < width ? n_seq[r] : width;
+        int64_t down = 0, cells = 0;
+        for (int64_t j = 0; j < n; j++) {
+            const int32_t size = sizes[j];
+            if (dirs[j] != 1 || size <= 0) continue;
+            down++;
+            /* 32-bit divisions, and none for sizes below a record: a 64-bit one per packet cost more than numpy */
+            cells += (size >= a && size % (int32_t)a == 0) || (size >= b && size % (int32_t)b == 0);
+        }
+        out[r] = down > 0 ? (double)cells / (double)down : 0.0;
+    }
+}
+
+/* Payload bursts (runs of packets from one direction) among row r's first n_seq[r] packets: their summed sizes
+ * and directions in sizes[r * width + b] and dirs[r * width + b], size 0 and direction -1 past the last. */
+void sequence_bursts(int64_t m, const int32_t *seq_len, const int8_t *seq_dir, int64_t width, const int64_t *n_seq,
+                     int64_t *sizes, int64_t *dirs) {
+    for (int64_t i = 0; i < m * width; i++) sizes[i] = 0, dirs[i] = -1;
+    for (int64_t r = 0; r < m; r++) {
+        const int32_t *len = seq_len + r * width;
+        const int8_t *dir = seq_dir + r * width;
+        const int64_t n = n_seq[r] < width ? n_seq[r] : width;
+        int64_t b = -1, previous = -1;
+        for (int64_t j = 0; j < n; j++) {
+            const int64_t d = dir[j];
+            if (d >= 0 && (b < 0 || d != previous)) dirs[r * width + ++b] = d;
+            if (d >= 0) sizes[r * width + b] += len[j];
+            previous = d;
+        }
+    }
+}
