@@ -37,6 +37,23 @@ def test_compressed(write, opener, suffix):
     assert flow.packets == len(SESSION)
 
 
+@pytest.mark.parametrize("kind", ["pcap", "pcapng"])
+def test_batches_kept_by_the_consumer_keep_their_bytes_while_chunk_buffers_are_reused(write, kind):
+    from features.readers import iter_batches
+    frames = [(1_700_000_000 + i / 100, frame + bytes([i % 256]) * 40) for i, (_, frame) in enumerate(SESSION * 60)]
+    data = pcap_bytes(frames) if kind == "pcap" else pcapng_section([(1, None)], [(0, ts, f) for ts, f in frames])
+    path = write(f"many.{kind}", data)
+
+    def packets(batches):
+        return [bytes(b.data[o:o + c]) for b in batches for o, c in zip(b.offset, b.caplen)]
+
+    expected = [frame for _, frame in frames]
+    # Small chunks and batches: many refills, with and without the consumer keeping every batch.
+    assert packets(iter_batches(path, batch_size=7, chunk_size=2048)) == expected
+    kept = list(iter_batches(path, batch_size=7, chunk_size=2048))
+    assert packets(kept) == expected
+
+
 def test_pcapng_sections_interfaces_resolutions_and_unknown_blocks(write):
     raw = [f for _, f in tcp_session(ether=False)]
     eth = [f for _, f in SESSION]
