@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 import sys
 import warnings
-from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 
 import numpy as np
@@ -14,7 +12,8 @@ import pyarrow as pa
 
 from features.decode import decode
 from features.errors import CaptureError
-from features.flows import FLOW_SCHEMA, flow_record_batch
+from features.ended import Ended, PluginWorker
+from features.flows import FLOW_SCHEMA
 from features.flowtable import FlowTable
 from features.readers import BATCH_SIZE, expand_paths, iter_batches
 
@@ -87,22 +86,21 @@ class FlowReader:
         table = FlowTable(self.idle_timeout, self.active_timeout, self.max_flows, max_packets=self.max_packets)
         holding = self.plugins and all(p.hold_limit for p in self.plugins)
         with _Progress(paths, self.progress) as progress, \
-                ThreadPoolExecutor(1, "vpndetect-columns") if self.threads > 1 and holding else nullcontext() as worker:
-            ended = _Ended(self.plugins, worker)
+                (PluginWorker() if self.threads > 1 and holding else nullcontext()) as worker:
+            ended = Ended(self.plugins, worker)
             try:
                 for path in paths:
                     yield from self._read_capture(path, table, ended, progress)
                 yield from ended.take(table, final=True)
             finally:
-                ended.done(wait=True)   # a consumer that stopped early: the batches in flight are dropped
+                ended.close()
         if self.errors and self.on_error == "raise":
             raise self.errors[0]
 
-    def _read_capture(self, path, table: FlowTable, ended: "_Ended", progress):
+    def _read_capture(self, path, table: FlowTable, ended: Ended, progress):
         table.reset()
-        capacity = 0
-        for plugin in self.plugins:
-            plugin.on_capacity(len(table.state))
+        capacity = len(table.state)
+        ended.call("on_capacity", capacity)
         ended.capture = str(path)
         try:
             for batch in iter_batches(path, self.batch_size, notices=self.notices, on_stream=progress.track):
@@ -110,10 +108,8 @@ class FlowReader:
                 slot, direction, ordinal = table.add(batch.ts_ns, decoded, batch.wirelen)
                 if len(table.state) != capacity:
                     capacity = len(table.state)
-                    for plugin in self.plugins:
-                        plugin.on_capacity(capacity)
-                for plugin in self.plugins:
-                    plugin.on_packets(batch, decoded, slot, direction, ordinal)
+                    ended.call("on_capacity", capacity)
+                ended.call("on_packets", batch, decoded, slot, direction, ordinal)
                 self.packets_read += len(batch)
                 self.bytes_read += int(batch.caplen.sum())
                 progress.advance()
@@ -146,112 +142,6 @@ class FlowReader:
     def to_csv(self, path) -> int:
         from detector.output import write_flows
         return write_flows(self, "csv", path)
-
-
-class _Ended:
-    """Record batches of the flows that end: one per expiry or, when every plugin can hold ended flows
-    (`FlowPlugin.hold_limit`), one per `hold_limit` flows, across captures (a directory of small captures
-    would otherwise pay the fixed cost of computing columns once per capture), and one at the end.
-
-    With a `worker` (a one-thread executor), the columns of held flows are computed there while the reader
-    goes on with the next packets, and their batch comes out once it is done, in order. At the end, the flows
-    still held are split between the worker and this thread."""
-
-    IN_FLIGHT = 2           # drains computed or waiting at most; the reader waits past it (bounded memory)
-
-    def __init__(self, plugins, worker=None):
-        self.plugins = plugins
-        self.worker = worker
-        self.capture = ""                       # the capture being read
-        self.limit = min((p.hold_limit for p in plugins), default=0)
-        self.rows: list[np.ndarray] = []        # table rows of the held flows, copied: the table reuses them
-        self.captures: list[str] = []           # the capture of each entry of rows
-        self.held = 0
-        self.pending: deque = deque()           # (future of a record batch, what the plugins took), in order
-
-    def take(self, table: FlowTable, final: bool = False, drain: bool = True) -> list:
-        """Record batches of the flows that ended since the last call, as they come due (`final`: all of
-        them; without `drain`, the flows held are not drained yet)."""
-        slots = table.take_expired()
-        if not self.limit:
-            if not len(slots):
-                return []
-            extra = {}
-            for plugin in self.plugins:
-                extra.update(plugin.on_expire(slots))
-            return [flow_record_batch(table.state[slots], self.capture, extra)]
-        if len(slots):
-            self.rows.append(table.state[slots])
-            self.captures.append(self.capture)
-            for plugin in self.plugins:
-                plugin.hold(slots)
-            self.held += len(slots)
-        if self.held and (final or (drain and self.held >= self.limit)):
-            if self.worker is None:
-                self._compute_here(self.held)
-            elif final:
-                self._submit(self.held // 2)
-                self._compute_here(self.held)
-            else:
-                self._submit(self.held)
-        return self.done(wait=final)
-
-    def done(self, wait: bool = False) -> list:
-        """The batches computed, in order; with `wait`, all of them. Each gives the plugins' state back."""
-        out = []
-        while self.pending and (wait or len(self.pending) > self.IN_FLIGHT or self.pending[0][0].done()):
-            future, taken = self.pending.popleft()
-            try:
-                out.append(future.result())
-            finally:
-                for plugin, part in zip(self.plugins, taken):
-                    plugin.release(part)
-        return out
-
-    def _take(self, count: int):
-        """The first `count` held flows: their table rows, captures, and each plugin's part."""
-        rows, captures, left = [], [], count
-        while left:
-            entry, capture = self.rows[0], self.captures[0]
-            if len(entry) > left:
-                entry, self.rows[0] = entry[:left], entry[left:]
-            else:
-                del self.rows[0], self.captures[0]
-            rows.append(entry)
-            captures.append(capture)
-            left -= len(entry)
-        self.held -= count
-        names = captures[0] if len(set(captures)) == 1 else \
-            np.repeat(np.array(captures, object), [len(r) for r in rows])
-        return np.concatenate(rows), names, [plugin.take(count) for plugin in self.plugins]
-
-    def _submit(self, count: int):
-        if count:
-            rows, captures, taken = self._take(count)
-            self.pending.append((self.worker.submit(self._batch, rows, captures, taken), taken))
-
-    def _compute_here(self, count: int):
-        rows, captures, taken = self._take(count)
-        self.pending.append((_Done(self._batch(rows, captures, taken)), taken))
-
-    def _batch(self, rows, captures, taken) -> pa.RecordBatch:
-        extra = {}
-        for plugin, part in zip(self.plugins, taken):
-            extra.update(plugin.compute(part))
-        return flow_record_batch(rows, captures, extra)
-
-
-class _Done:
-    """A batch computed in the reader's thread, with a future's `done()` and `result()`."""
-
-    def __init__(self, value):
-        self.value = value
-
-    def done(self):
-        return True
-
-    def result(self):
-        return self.value
 
 
 def _usable_cores() -> int:
