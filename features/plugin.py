@@ -12,9 +12,10 @@ Lifecycle, all hooks vectorised (never one Python call per packet):
   columns of every flow held since the last drain, in the order held. The reader drains once `hold_limit`
   flows are held, across captures, and at the end: the fixed cost of computing columns (numpy calls, Arrow
   arrays) is then paid per few thousand flows rather than per expiry, which ends a few hundred.
-- `take(count)` / `compute(taken)` / `release(taken)`: `drain()` in three steps, so that the reader can run
-  `compute` in a worker thread while it reads on; `take` takes the first `count` flows held (all if None). `take` and `release` run in the reader's thread; `compute`
-  reads only what `take` returned (and state that no later packet changes) and must not change the plugin.
+- `take(count)` / `compute(taken)` / `release(taken)`: `drain()` in three steps; `take` takes the first
+  `count` flows held (all if None). Every hook but `compute` runs in the order called, in one thread (the
+  reader's, or a worker beside it: see `FlowReader(threads=)`); `compute` may run while later hooks do, so it
+  reads only what `take` returned (and state that no later hook changes) and changes nothing.
 A row names one flow for a whole batch (the table does not reuse a row within a batch), so scattering by
 `slot` is safe.
 """

@@ -40,9 +40,9 @@ class FlowReader:
     progress : bool
         Show a progress bar on stderr (only when stderr is a terminal).
     threads : int or None
-        1: one thread does everything. 2: plugins that hold ended flows compute their columns in a second thread
-        while packets are read on (the same batches in the same order). None (the default): 2 when the process
-        may run on more than one core, else 1 (on one core the two threads would only take turns).
+        1: one thread does everything. 2: the plugins' work (features) runs in a worker thread beside the one
+        that assembles flows (the same batches in the same order). None (the default): 2 when the process may
+        run on more than one core and every plugin holds ended flows, else 1.
 
     Iterating yields pyarrow RecordBatches of ended flows; `to_pandas`, `to_arrow`, `to_parquet` and `to_csv`
     collect or write them.

@@ -32,8 +32,9 @@ def reader_options(func):
 def threads_option(func):
     """The second thread of the commands that compute features (FlowReader's `threads`)."""
     return click.option("--threads", type=click.IntRange(1, 2), default=None,
-                        help="1: one thread. 2: feature columns are computed in a second thread while packets are "
-                             "read (the same output). Default: 2 when the process may use more than one core.")(func)
+                        help="1: one thread. 2: features are computed in a worker thread beside the one that "
+                             "assembles flows (the same output). Default: 2 when the process may use more than one "
+                             "core.")(func)
 
 
 def output_options(func):
