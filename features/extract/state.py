@@ -243,10 +243,11 @@ class FeatureState:
         held = self._held[0] if len(self._held) == 1 else np.concatenate(self._held or [np.zeros(0, np.int64)])
         rows, rest = held[:count], held[len(held) if count is None else count:]
         self._held, self.held = ([rest] if len(rest) else []), len(rest)
-        # Fresh arrays of this size would be fresh pages every time, which the kernel must zero first.
+        # Fresh arrays of this size would be fresh pages every time, which the kernel must zero first: buffers
+        # are reused, and made with room to spare (drains vary in size; rows never touched cost no memory).
         buffers = self._spare.pop() if self._spare else {}
         if len(rows) > len(buffers.get("I", ())):
-            size = max(len(rows), 2 * len(buffers.get("I", ())))
+            size = 2 * max(len(rows), len(buffers.get("I", ())))
             buffers = {name: np.empty((size,) + shape, dtype) for name, (shape, dtype) in self._shapes.items()
                        if name in HeldRows.GATHERED}
         return HeldRows(self, rows, buffers)
