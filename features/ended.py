@@ -131,18 +131,30 @@ class Ended:
             self.captures.append(self.capture)
             self.call("hold", slots)
             self.held += len(slots)
-        if self.held and (final or (drain and self.held >= self.limit)):
-            if final and self.worker is not None:
+        if self.held and final:
+            # In chunks, with a worker or without: the batches (and so whatever reads them batch by batch)
+            # must not depend on the number of threads.
+            if self.worker is not None:
                 self.settle()
                 self._finish()
-            else:
-                rows, captures, count = self._take(self.held)
-                taken = self.call("take", count)
-                if self.worker is None:
-                    self.pending.append((_Done(self._compute(rows, captures, taken)), taken))
-                else:
-                    self.pending.append((self.worker.submit("columns", self._compute, rows, captures, taken), taken))
+            while self.held:
+                self._drain(min(self.chunk, self.held))
+        elif self.held and drain and self.held >= self.limit:
+            self._drain(self.held)
         return self.done(wait=final)
+
+    @property
+    def chunk(self) -> int:
+        """Flows per batch at the end."""
+        return max(1, self.limit // 2)
+
+    def _drain(self, count: int):
+        rows, captures, count = self._take(count)
+        taken = self.call("take", count)
+        if self.worker is None:
+            self.pending.append((_Done(self._compute(rows, captures, taken)), taken))
+        else:
+            self.pending.append((self.worker.submit("columns", self._compute, rows, captures, taken), taken))
 
     def done(self, wait: bool = False) -> list:
         """The batches computed, in order; with `wait`, all of them. Each gives the plugins' state back."""
@@ -190,10 +202,9 @@ class Ended:
     def _finish(self):
         """The flows still held at the end (every hook done), in chunks queued for the worker; this thread takes
         chunks from the back of the queue while the worker has not started them, so both stay busy to the last."""
-        chunk = max(1, self.limit // 2)
         jobs = []
         while self.held:
-            rows, captures, count = self._take(min(chunk, self.held))
+            rows, captures, count = self._take(min(self.chunk, self.held))
             taken = _Done(self._each("take", (count,)))
             jobs.append([self.worker.submit("columns", self._compute, rows, captures, taken), taken, rows, captures])
         for job in reversed(jobs):

@@ -92,3 +92,22 @@ def test_the_model_alone_flags_no_flow_of_a_recognised_protocol_but_tls(protocol
     frame = flows([0.99], ["s1"])
     frame["protocols"] = protocol
     assert list(Analyzer(FixedScores()).classify(frame).label) == [label]
+
+
+def test_analyze_gives_the_same_verdicts_with_one_or_two_threads(tmp_path):
+    """Companion verdicts depend on which flows are classified together: the batches must not depend on threads."""
+    from pathlib import Path
+
+    from click.testing import CliRunner
+
+    from detector.cli import main
+    lab = sorted((Path(__file__).resolve().parents[1] / "pcaps" / "lab").glob("*.pcap*"))
+    if len(lab) < 20:
+        pytest.skip("the lab captures are not here")
+    outputs = []
+    for threads in ("1", "2"):
+        out = tmp_path / f"v{threads}.jsonl"
+        result = CliRunner().invoke(main, ["analyze", *map(str, lab), "--threads", threads, "-o", str(out)])
+        assert result.exit_code == 0, result.output
+        outputs.append(out.read_text())
+    assert outputs[0] == outputs[1] and outputs[0].count("\n") > 2048
