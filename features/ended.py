@@ -145,8 +145,9 @@ class Ended:
 
     @property
     def chunk(self) -> int:
-        """Flows per batch at the end."""
-        return max(1, self.limit // 2)
+        """Flows per batch at the end: two of a drain's size keep both threads busy, and each batch costs a
+        fixed few milliseconds."""
+        return self.limit
 
     def _drain(self, count: int):
         rows, captures, count = self._take(count)

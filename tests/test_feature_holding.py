@@ -45,9 +45,8 @@ def test_held_flows_are_drained_at_the_limit_in_the_same_batches_with_one_or_two
     batches, _ = _read(limit, batch_size=16, threads=1)
     sizes = [batch.num_rows for batch in batches]
     # Drained as soon as `limit` flows are held, whichever captures they come from, and at the end whatever is
-    # left in chunks of limit // 2; so a batch holds flows of several small captures.
-    end = next(i for i, n in enumerate(sizes) if n < limit)
-    assert all(n >= limit for n in sizes[:end]) and all(0 < n <= limit // 2 for n in sizes[end:])
+    # left in chunks of `limit`; so a batch holds flows of several small captures.
+    assert all(n >= limit for n in sizes[:-1]) and 0 < sizes[-1] <= limit
     assert [batch.num_rows for batch in _read(limit, batch_size=16, threads=2)[0]] == sizes
     captures = [set(b.column("capture").to_pylist()) for b in batches]
     assert any(len(names) > 1 for names in captures)
