@@ -56,16 +56,16 @@ static double *hist_stats(double *out, int64_t count, double total, double squar
     }
     /* Quantiles rise, so each search goes on from the bin where the last one stopped: the same bins and the
      * same running sums as a search from bin 0, in one pass over the histogram. */
-    double cum = 0.0;
-    int64_t b = 0;
+    /* Counts add up exactly in integers, as they would in float64 (far below 2^53). */
+    int64_t cum = 0, b = 0;
     for (int q = 0; q < 5; q++) {
         double rank = QUANTILES[q] * (double)count;
-        while (b < BINS - 1 && cum + (double)hist[b] + (double)(with_other * other[b]) < rank) {
-            cum += (double)(hist[b] + with_other * other[b]);
+        while (b < BINS - 1 && (double)(cum + hist[b] + with_other * other[b]) < rank) {
+            cum += hist[b] + with_other * other[b];
             b++;
         }
         int64_t inside = hist[b] + with_other * other[b];
-        double frac = inside > 0 ? dmin(dmax((rank - cum) / (double)inside, 0.0), 1.0) : 0.5;
+        double frac = inside > 0 ? dmin(dmax((rank - (double)cum) / (double)inside, 0.0), 1.0) : 0.5;
         /* exp2, not pow(2, x): the values must not depend on which of the two a compiler picks. */
         double value = exp2(((double)b + frac) / bins_per_octave) - offset;
         out[4 + q] = dmin(dmax(value, lo), hi) * scale;
