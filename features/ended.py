@@ -72,6 +72,8 @@ class PluginWorker:
 
 
 class Ended:
+    """The ended flows of a FlowReader's pass and its plugins' hooks (see the module's docstring)."""
+
     QUEUED = 4              # hooks queued at most (each may hold a packet batch): bounded memory
     IN_FLIGHT = 2           # drains computed or waiting at most
 
@@ -137,8 +139,9 @@ class Ended:
             if self.worker is not None:
                 self.settle()
                 self._finish()
-            while self.held:
-                self._drain(min(self.chunk, self.held))
+            else:
+                while self.held:
+                    self._drain(min(self.chunk, self.held))
         elif self.held and drain and self.held >= self.limit:
             self._drain(self.held)
         return self.done(wait=final)
@@ -203,16 +206,16 @@ class Ended:
     def _finish(self):
         """The flows still held at the end (every hook done), in chunks queued for the worker; this thread takes
         chunks from the back of the queue while the worker has not started them, so both stay busy to the last."""
-        jobs = []
+        chunks, batches = [], []
         while self.held:
             rows, captures, count = self._take(min(self.chunk, self.held))
-            taken = _Done(self._each("take", (count,)))
-            jobs.append([self.worker.submit("columns", self._compute, rows, captures, taken), taken, rows, captures])
-        for job in reversed(jobs):
-            if not job[0].cancel():
+            chunks.append((rows, captures, _Done(self._each("take", (count,)))))
+            batches.append(self.worker.submit("columns", self._compute, *chunks[-1]))
+        for i in reversed(range(len(chunks))):
+            if not batches[i].cancel():
                 break
-            job[0] = _Done(self._compute(job[2], job[3], job[1]))
-        self.pending.extend((job[0], job[1]) for job in jobs)
+            batches[i] = _Done(self._compute(*chunks[i]))
+        self.pending.extend((batch, taken) for batch, (_, _, taken) in zip(batches, chunks))
 
 
 class _Done:

@@ -7,13 +7,12 @@ Lifecycle, all hooks vectorised (never one Python call per packet):
   position in its flow (0 for the first).
 - `on_expire(slots)`: these rows ended; return a dict of output columns (arrays of len(slots)) and clear the
   rows for their next flow.
-- `hold(slots)` / `drain()`, used instead of `on_expire` when every plugin has a `hold_limit`: the rows ended
-  and are given back to the table at once, but the plugin keeps what their columns need; `drain()` returns the
-  columns of every flow held since the last drain, in the order held. The reader drains once `hold_limit`
-  flows are held, across captures, and at the end: the fixed cost of computing columns (numpy calls, Arrow
-  arrays) is then paid per few thousand flows rather than per expiry, which ends a few hundred.
-- `take(count)` / `compute(taken)` / `release(taken)`: `drain()` in three steps; `take` takes the first
-  `count` flows held (all if None). Every hook but `compute` runs in the order called, in one thread (the
+- `hold(slots)`, used instead of `on_expire` when every plugin has a `hold_limit`: the rows ended and are given
+  back to the table at once, but the plugin keeps what their columns need. The reader drains the held flows
+  once `hold_limit` are held, across captures, and at the end: the fixed cost of computing columns (numpy
+  calls, Arrow arrays) is then paid per few thousand flows rather than per expiry, which ends a few hundred.
+- A drain is `take(count)` (the first `count` flows held, in the order held; all if None), `compute(taken)`
+  (their columns) and `release(taken)`. Every hook but `compute` runs in the order called, in one thread (the
   reader's, or a worker beside it: see `FlowReader(threads=)`); `compute` may run while later hooks do, so it
   reads only what `take` returned (and state that no later hook changes) and changes nothing.
 A row names one flow for a whole batch (the table does not reuse a row within a batch), so scattering by
@@ -48,13 +47,6 @@ class FlowPlugin:
 
     def release(self, taken) -> None:
         pass
-
-    def drain(self) -> dict:
-        taken = self.take()
-        try:
-            return self.compute(taken)
-        finally:
-            self.release(taken)
 
 
 def grow(array: np.ndarray, capacity: int, fill=0) -> np.ndarray:
