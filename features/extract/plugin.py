@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+import threading
 from functools import lru_cache
 
 import numpy as np
@@ -44,6 +46,7 @@ class FeaturePlugin(FlowPlugin):
         self.early_packets = early_packets
         self.hold_limit = int(hold_limit)
         self.state = FeatureState(layout)
+        self.blocks = BlockPool()
 
     def on_capacity(self, capacity: int) -> None:
         self.state.table_capacity(capacity)
@@ -61,20 +64,21 @@ class FeaturePlugin(FlowPlugin):
         return self.state.take_held(count)
 
     def compute(self, taken) -> dict:
-        return compute_columns(taken, self.early_packets)
+        return compute_columns(taken, self.early_packets, self.blocks)
 
     def release(self, taken) -> None:
         self.state.free_held(taken)
 
 
-def compute_columns(rows, early_packets: int = DEFAULT_EARLY_PACKETS) -> dict:
+def compute_columns(rows, early_packets: int = DEFAULT_EARLY_PACKETS, pool: "BlockPool | None" = None) -> dict:
     """Every computed schema column for the gathered rows of ended flows: name -> Arrow array of the
-    schema's type, in schema order."""
+    schema's type, in schema order (in blocks from `pool`, else fresh ones)."""
     from features import tls
     from features.signatures import run_signatures
 
     m = len(rows)
-    blocks = {dtype: np.empty((len(names), m), _NUMPY_DTYPES[dtype]) for dtype, names in _NAMES_BY_DTYPE.items()
+    pool = pool or BlockPool()
+    blocks = {dtype: pool.take(len(names), m, _NUMPY_DTYPES[dtype]) for dtype, names in _NAMES_BY_DTYPE.items()
               if dtype != "string"}
     read_later = np.empty((len(READ_LATER), m))
     targets, readout_names = _readout_targets()
@@ -107,6 +111,31 @@ def _readout_targets():
     return targets, frozenset(names)
 
 
+class BlockPool:
+    """Column blocks, reused once nothing refers to them any more (every Arrow array made from a block refers
+    to it): a fresh block per drain is fresh pages, which the kernel must zero first. A reader's threads that
+    compute columns share it."""
+
+    KEEP = 4
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._spare: list[np.ndarray] = []
+
+    def take(self, rows: int, m: int, dtype) -> np.ndarray:
+        """A (rows, m) block whose rows are contiguous (they may lie apart)."""
+        with self._lock:
+            for i in range(len(self._spare)):
+                # Referred to by the list, `block` and getrefcount's argument alone: no Arrow array holds it.
+                block = self._spare[i]
+                if block.shape[0] == rows and block.shape[1] >= m and block.dtype == dtype \
+                        and sys.getrefcount(self._spare[i]) == 3:
+                    return block[:, :m]
+            block = np.empty((rows, max(m, 1)), dtype)
+            self._spare = (self._spare + [block])[-self.KEEP:]
+            return block[:, :m]
+
+
 def _arrow_columns(columns: dict, blocks: dict, filled: frozenset) -> dict:
     """The schema's columns, in order, as Arrow arrays of their schema type.
 
@@ -128,9 +157,9 @@ def _arrow_columns(columns: dict, blocks: dict, filled: frozenset) -> dict:
             values = np.asarray(columns[name])
             values = values if values.dtype == np.float64 else values.astype(np.float64)
             block[i] = values if dtype == "float32" else np.nan_to_num(values, nan=0).astype(block.dtype)
-        buffer = pa.py_buffer(block)
-        m = block.shape[1]
-        width = m * block.itemsize
+        # Rows of a block may lie apart (a pooled block is wider than m): each column is its row's first m values.
+        buffer = pa.py_buffer(block.base if block.base is not None else block)
+        m, stride = block.shape[1], block.strides[0]
         for i, name in enumerate(names):
-            out[name] = pa.Array.from_buffers(_ARROW_TYPES[dtype], m, [None, buffer[i * width:(i + 1) * width]])
+            out[name] = pa.Array.from_buffers(_ARROW_TYPES[dtype], m, [None, buffer[i * stride:i * stride + m * block.itemsize]])
     return {name: out[name] for name in COMPUTED_COLUMNS}
