@@ -7,7 +7,7 @@ features: 1 - (features packets/s) / (flows packets/s); the target is at most 30
     python bench/features_overhead.py --packets 1000000                  # builds the capture from pcaps/lab
     python bench/features_overhead.py --capture /tmp/big.pcap
     python bench/features_overhead.py --packets 1000000 SOURCES...       # build from these captures instead
-    python bench/features_overhead.py --capture /tmp/big.pcap --threads 2   # also with the second thread
+    python bench/features_overhead.py --capture /tmp/big.pcap --threads 2   # also with the worker thread
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def main(argv=None):
     parser.add_argument("--packets", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--threads", type=int, choices=(1, 2), default=1,
-                        help="2: also time features with their columns computed in a second thread (needs 2 cores)")
+                        help="2: also time features computed in a worker thread beside flow assembly (needs 2 cores)")
     args = parser.parse_args(argv)
     path = args.capture
     if path is None:
