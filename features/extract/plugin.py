@@ -159,7 +159,7 @@ def _arrow_columns(columns: dict, blocks: dict, filled: frozenset) -> dict:
             block[i] = values if dtype == "float32" else np.nan_to_num(values, nan=0).astype(block.dtype)
         # Rows of a block may lie apart (a pooled block is wider than m): each column is its row's first m values.
         buffer = pa.py_buffer(block.base if block.base is not None else block)
-        m, stride = block.shape[1], block.strides[0]
+        m, stride, width = block.shape[1], block.strides[0], block.shape[1] * block.itemsize
         for i, name in enumerate(names):
-            out[name] = pa.Array.from_buffers(_ARROW_TYPES[dtype], m, [None, buffer[i * stride:i * stride + m * block.itemsize]])
+            out[name] = pa.Array.from_buffers(_ARROW_TYPES[dtype], m, [None, buffer[i * stride:i * stride + width]])
     return {name: out[name] for name in COMPUTED_COLUMNS}

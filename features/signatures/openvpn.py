@@ -78,7 +78,8 @@ def _handshake(view: SignatureView) -> Detection:
         for j in range(1, 4):
             idx = view.index(0, j)
             h, op, _, ok = _framed(view, idx, offset)
-            same = ok & one_of(op, CONTROL + CLIENT_RESETS) & (h[:, offset + 1:offset + 9] == hc[:, offset + 1:offset + 9]).all(1)
+            session = hc[:, offset + 1:offset + 9]
+            same = ok & one_of(op, CONTROL + CLIENT_RESETS) & (h[:, offset + 1:offset + 9] == session).all(1)
             consistent += same
         strong = exchange & ((echo >= 0) | (consistent > 0))
         score = np.where(strong, 1.0, np.where(exchange, 0.7, np.where(client_reset, 0.3, score)))

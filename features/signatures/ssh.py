@@ -35,8 +35,8 @@ def _tunnel(view: SignatureView) -> Detection:
         & (c["src2dst_payload_p50"] >= BULK_BYTES) & (c["dst2src_payload_p50"] >= BULK_BYTES)
     fires = request_response | bulk_both
     evidence = {}
-    for r, requesting, n, client_p75, client_p50, server_p50 in rows_with(
-            fires, request_response, packets, c["src2dst_payload_p75"], c["src2dst_payload_p50"], c["dst2src_payload_p50"]):
+    sizes = (c["src2dst_payload_p75"], c["src2dst_payload_p50"], c["dst2src_payload_p50"])
+    for r, requesting, n, client_p75, client_p50, server_p50 in rows_with(fires, request_response, packets, *sizes):
         if requesting:
             evidence[r] = (f"ssh tunnel: {n} client payload packets, client p75 {client_p75:.0f} B (requests, not "
                            f"keystrokes), server median {server_p50:.0f} B (responses)")
