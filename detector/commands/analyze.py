@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import click
 
 from detector.commands.common import emit, fail, output_options, pick_format, reader_options, threads_option
@@ -16,7 +18,11 @@ CLASSIFY_ROWS = 4096
 
 def verdict_batches(reader, analyzer, columns=None, rows=CLASSIFY_ROWS):
     """Classify the flows of a feature reader as they come, at least `rows` at a time (the model's cost per call
-    would dominate a directory of small captures); yields Arrow record batches."""
+    would dominate a directory of small captures); yields Arrow record batches, in order.
+
+    When the reader computes features beside flow assembly (threads=2), the classification takes a thread of
+    its own too, one chunk behind the reader, in order (the analyzer remembers flagged servers from chunk to
+    chunk)."""
     import pyarrow as pa
 
     def classified(pending):
@@ -26,15 +32,30 @@ def verdict_batches(reader, analyzer, columns=None, rows=CLASSIFY_ROWS):
             frame = frame[[c for c in columns if c in frame.columns]]
         return pa.Table.from_pandas(frame, preserve_index=False).combine_chunks().to_batches()
 
-    pending, held = [], 0
-    for batch in reader:
-        pending.append(batch)
-        held += batch.num_rows
-        if held >= rows:
+    def chunks():
+        pending, held = [], 0
+        for batch in reader:
+            pending.append(batch)
+            held += batch.num_rows
+            if held >= rows:
+                yield pending
+                pending, held = [], 0
+        if pending:
+            yield pending
+
+    if getattr(reader, "threads", 1) < 2:
+        for pending in chunks():
             yield from classified(pending)
-            pending, held = [], 0
-    if pending:
-        yield from classified(pending)
+        return
+    with ThreadPoolExecutor(1, "vpndetect-verdicts") as worker:
+        previous = None
+        for pending in chunks():
+            current = worker.submit(classified, pending)
+            if previous is not None:
+                yield from previous.result()
+            previous = current
+        if previous is not None:
+            yield from previous.result()
 
 
 @click.command()
