@@ -1,4 +1,4 @@
-"""Per-flow feature state: numpy rows updated by the compiled kernel (native/features.c), gathered when flows end.
+"""Per-flow feature state: numpy rows updated by the compiled kernel (native/features.c), read when flows end.
 
 Memory per open flow with the defaults: 6,768 bytes (`FeatureState.bytes_per_row()`), plus 8 bytes per
 flow-table row. That is 56 counters, 10 running sums, 5 log histograms of 48 bins, records of the first
@@ -150,7 +150,8 @@ class FeatureState:
     """Arrays with one row per open flow, and the map from flow-table rows to them.
 
     The flow table keeps a batch's worth of spare rows, so sizing these arrays like the table would cost
-    gigabytes; instead a feature row is taken when a flow starts and given back when it ends.
+    gigabytes; instead a feature row is taken when a flow starts and given back once the flow's columns are
+    computed.
 
     The arrays start with room for `initial_rows` flows (110 MB with the defaults), but only in address space:
     they are zero pages until a row is written, and rows are handed out lowest first, so resident memory
