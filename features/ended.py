@@ -76,6 +76,7 @@ class Ended:
 
     QUEUED = 4              # hooks queued at most (each may hold a packet batch): bounded memory
     IN_FLIGHT = 2           # drains computed or waiting at most
+    WINDOW = 4              # chunks taken at once at the end
 
     def __init__(self, plugins, worker: PluginWorker | None = None):
         self.plugins = plugins
@@ -133,18 +134,21 @@ class Ended:
             self.captures.append(self.capture)
             self.call("hold", slots)
             self.held += len(slots)
-        if self.held and final:
+        if final:
             # In chunks, with a worker or without: the batches (and so whatever reads them batch by batch)
-            # must not depend on the number of threads.
-            if self.worker is not None:
-                self.settle()
-                self._finish()
-            else:
-                while self.held:
+            # must not depend on the number of threads. Each chunk's state is given back before the next ones
+            # are taken, so that a capture ending with many open flows needs no buffers for all of them.
+            out = []
+            while self.held:
+                if self.worker is None:
                     self._drain(min(self.chunk, self.held))
-        elif self.held and drain and self.held >= self.limit:
+                else:
+                    self._finish()
+                out += self.done(wait=True)
+            return out + self.done(wait=True)
+        if self.held and drain and self.held >= self.limit:
             self._drain(self.held)
-        return self.done(wait=final)
+        return self.done()
 
     @property
     def chunk(self) -> int:
@@ -204,10 +208,12 @@ class Ended:
         return flow_record_batch(rows, captures, extra)
 
     def _finish(self):
-        """The flows still held at the end (every hook done), in chunks queued for the worker; this thread takes
-        chunks from the back of the queue while the worker has not started them, so both stay busy to the last."""
+        """Up to WINDOW chunks of the flows still held at the end, queued for the worker once every hook has run;
+        this thread takes chunks from the back of the queue while the worker has not started them, so both stay
+        busy."""
+        self.settle()
         chunks, batches = [], []
-        while self.held:
+        while self.held and len(chunks) < self.WINDOW:
             rows, captures, count = self._take(min(self.chunk, self.held))
             chunks.append((rows, captures, _Done(self._each("take", (count,)))))
             batches.append(self.worker.submit("columns", self._compute, *chunks[-1]))
