@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-import threading
 from functools import lru_cache
 
 import numpy as np
@@ -14,6 +12,7 @@ from features.extract import _kernel as k
 from features.extract.state import FeatureState, StateLayout
 from features.plugin import FlowPlugin
 from features.schema import COMPUTED_COLUMNS, FEATURES_BY_NAME
+from features.spare import SparePool
 
 DEFAULT_EARLY_PACKETS = 10
 # Ended flows held before their columns are computed together: past a few thousand the per-call cost of the
@@ -46,7 +45,7 @@ class FeaturePlugin(FlowPlugin):
         self.early_packets = early_packets
         self.hold_limit = int(hold_limit)
         self.state = FeatureState(layout)
-        self.blocks = BlockPool()
+        self.blocks = SparePool(keep=4)     # column blocks, reused once no Arrow array holds them
 
     def on_capacity(self, capacity: int) -> None:
         self.state.table_capacity(capacity)
@@ -70,15 +69,15 @@ class FeaturePlugin(FlowPlugin):
         self.state.free_held(taken)
 
 
-def compute_columns(rows, early_packets: int = DEFAULT_EARLY_PACKETS, pool: "BlockPool | None" = None) -> dict:
+def compute_columns(rows, early_packets: int = DEFAULT_EARLY_PACKETS, pool: SparePool | None = None) -> dict:
     """Every computed schema column for the gathered rows of ended flows: name -> Arrow array of the
     schema's type, in schema order (in blocks from `pool`, else fresh ones)."""
     from features import tls
     from features.signatures import run_signatures
 
     m = len(rows)
-    pool = pool or BlockPool()
-    blocks = {dtype: pool.take(len(names), m, _NUMPY_DTYPES[dtype]) for dtype, names in _NAMES_BY_DTYPE.items()
+    pool = pool or SparePool(keep=len(_NUMPY_DTYPES))
+    blocks = {dtype: pool.take((len(names), m), _NUMPY_DTYPES[dtype]) for dtype, names in _NAMES_BY_DTYPE.items()
               if dtype != "string"}
     read_later = np.empty((len(READ_LATER), m))
     targets, readout_names = _readout_targets()
@@ -109,31 +108,6 @@ def _readout_targets():
     targets = [(j, *row[name]) for j, name in enumerate(names)]
     targets += [(names.index(name), None, i) for i, name in enumerate(READ_LATER)]
     return targets, frozenset(names)
-
-
-class BlockPool:
-    """Column blocks, reused once nothing refers to them any more (every Arrow array made from a block refers
-    to it): a fresh block per drain is fresh pages, which the kernel must zero first. A reader's threads that
-    compute columns share it."""
-
-    KEEP = 4
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._spare: list[np.ndarray] = []
-
-    def take(self, rows: int, m: int, dtype) -> np.ndarray:
-        """A (rows, m) block whose rows are contiguous (they may lie apart)."""
-        with self._lock:
-            for i in range(len(self._spare)):
-                # Referred to by the list, `block` and getrefcount's argument alone: no Arrow array holds it.
-                block = self._spare[i]
-                if block.shape[0] == rows and block.shape[1] >= m and block.dtype == dtype \
-                        and sys.getrefcount(self._spare[i]) == 3:
-                    return block[:, :m]
-            block = np.empty((rows, max(m, 1)), dtype)
-            self._spare = (self._spare + [block])[-self.KEEP:]
-            return block[:, :m]
 
 
 def _arrow_columns(columns: dict, blocks: dict, filled: frozenset) -> dict:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import bz2
 import gzip
 import lzma
-import sys
 from pathlib import Path
 
 import numpy as np
 
 from features.errors import CaptureError
+from features.spare import SparePool
 
 PCAP_MAGICS = {
     # magic as read little-endian: (big_endian, nanosecond, record header length)
@@ -91,11 +91,8 @@ class ChunkReader:
     """Reads a stream in large chunks into numpy buffers, carrying an unfinished record over to the next chunk.
 
     Batches refer to the chunk they were read from, so a chunk's buffer is reused only once nothing refers to
-    it any more (a consumer that keeps batches keeps their buffers). A fresh buffer for every chunk would be
-    fresh pages every time, which the kernel must zero first: 20-30 ms per 200 MB read.
+    it any more (a consumer that keeps batches keeps their buffers; see features.spare).
     """
-
-    SPARE = 2           # buffers kept for reuse
 
     def __init__(self, stream, chunk_size: int):
         self.stream = stream
@@ -104,20 +101,13 @@ class ChunkReader:
         self.end = 0        # valid bytes in buf
         self.base = 0       # offset in the (decompressed) stream of buf[0]
         self.eof = False
-        self._spare: list[np.ndarray] = []
-
-    def _buffer(self, size: int) -> np.ndarray:
-        for i in range(len(self._spare)):
-            # Referred to by the list and getrefcount's argument alone: no batch or view holds it.
-            if len(self._spare[i]) >= size and sys.getrefcount(self._spare[i]) == 2:
-                return self._spare.pop(i)[:size]
-        return np.empty(size, np.uint8)
+        self._buffers = SparePool(keep=3)       # the chunk in use and two before it
 
     def refill(self, keep_from: int, need: int = 0) -> bool:
         """Keep buf[keep_from:end], read more after it; returns False when nothing more could be read."""
         tail = self.end - keep_from
         size = max(self.chunk_size, tail + need, 2 * tail)
-        new = self._buffer(size)
+        new = self._buffers.take((size,), np.uint8)
         new[:tail] = self.buf[keep_from:self.end]
         filled = tail
         view = memoryview(new)
@@ -128,7 +118,5 @@ class ChunkReader:
                 break
             filled += got
         self.base += keep_from
-        if len(self.buf):
-            self._spare = (self._spare + [self.buf.base if self.buf.base is not None else self.buf])[-self.SPARE:]
         self.buf, self.end = new, filled
         return filled > tail
