@@ -55,8 +55,8 @@ static double *hist_stats(double *out, int64_t count, double total, double squar
         return out + 9;
     }
     /* Quantiles rise, so each search goes on from the bin where the last one stopped: the same bins and the
-     * same running sums as a search from bin 0, in one pass over the histogram. */
-    /* Counts add up exactly in integers, as they would in float64 (far below 2^53). */
+     * same running sums as a search from bin 0, in one pass over the histogram. The sums are of counts, exact
+     * in integers as they would be in float64 (far below 2^53). */
     int64_t cum = 0, b = 0;
     for (int q = 0; q < 5; q++) {
         double rank = QUANTILES[q] * (double)count;
