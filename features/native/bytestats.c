@@ -28,6 +28,15 @@ static inline double sum_c_log_c(const uint8_t *row, int64_t n, uint32_t *counts
     return s;
 }
 
+/* Shannon entropy in bits per byte of row[:n] (NaN if empty); `counts` is all zeros, and left so. */
+static inline double row_entropy(const uint8_t *row, int64_t n, uint32_t *counts, const double *c_log_c,
+                                 int64_t c_log_c_len) {
+    if (n <= 0) return NAN;
+    for (int64_t j = 0; j < n; j++) counts[row[j]]++;
+    const double h = log2((double)n) - sum_c_log_c(row, n, counts, c_log_c, c_log_c_len) / (double)n;
+    return h < 0.0 ? 0.0 : h;
+}
+
 /* Rows are short and far apart (most of a 2 KB prefix buffer is empty), too short for the hardware prefetcher
  * to find: each would start with a wait on memory. */
 static inline void prefetch_row(const uint8_t *row, int64_t n) {
@@ -98,17 +107,14 @@ void byte_profiles(int64_t m, const uint8_t *data, int64_t width, const int64_t 
         if (r + 4 < m) prefetch_row(data + (r + 4) * width, lengths[r + 4] < width ? lengths[r + 4] : width);
         int64_t bits = 0, printable_n = 0, high_n = 0;
         memset(printable_map, 0, (size_t)(n + 63) / 64 * sizeof *printable_map);
-        for (int64_t j = 0; j < n; j++) counts[row[j]]++;
         word_counts(row, n, &bits, &printable_n, &high_n, printable_map);
-        double s = sum_c_log_c(row, n, counts, c_log_c, c_log_c_len);
+        entropy[r] = row_entropy(row, n, counts, c_log_c, c_log_c_len);
         if (n > 0) {
-            double h = log2((double)n) - s / (double)n;
-            entropy[r] = h < 0.0 ? 0.0 : h;
             popcount[r] = (double)bits / (double)n;
             printable[r] = (double)printable_n / (double)n;
             ascii[r] = (double)(n - high_n) / (double)n;
         } else {
-            entropy[r] = popcount[r] = printable[r] = ascii[r] = NAN;
+            popcount[r] = printable[r] = ascii[r] = NAN;
         }
         longest[r] = longest_run(printable_map, n);
         first6[r] = n >= 6 && (printable_map[0] & 0x3F) == 0x3F;
@@ -121,15 +127,7 @@ void byte_entropies(int64_t m, const uint8_t *data, int64_t width, const int64_t
                     int64_t c_log_c_len, double *entropy) {
     uint32_t counts[256] = {0};
     for (int64_t r = 0; r < m; r++) {
-        const uint8_t *row = data + r * width;
-        int64_t n = lengths[r] < width ? lengths[r] : width;
-        if (n <= 0) {
-            entropy[r] = NAN;
-            continue;
-        }
-        for (int64_t j = 0; j < n; j++) counts[row[j]]++;
-        double s = sum_c_log_c(row, n, counts, c_log_c, c_log_c_len);
-        double h = log2((double)n) - s / (double)n;
-        entropy[r] = h < 0.0 ? 0.0 : h;
+        const int64_t n = lengths[r] < width ? lengths[r] : width;
+        entropy[r] = row_entropy(data + r * width, n, counts, c_log_c, c_log_c_len);
     }
 }
