@@ -56,10 +56,17 @@ static void make_size_bins(void) {
 /* clip(int(log2(us + 1) * 2)) with us = gap / 1000: two bins per octave. The bin never falls as the gap (ns)
  * grows, so each bin is entered at one gap, found once by bisection with the very same computation; a gap is
  * then placed by comparing it with those edges. Two log2 calls per packet were a fifth of the update. */
-static int64_t iat_edge[IAT_BINS + 1];        /* smallest gap of each bin, then a bound no gap reaches */
+static int64_t iat_edge[IAT_BINS + 2];        /* smallest gap of each bin, then bounds no gap reaches */
+static int64_t iat_low_bin[64];               /* bin of the smallest gap of each bit length */
 
 static int64_t iat_formula(int64_t gap) {
     return clip_bin(log2((double)gap / 1000.0 + 1.0) * 2.0, IAT_BINS);
+}
+
+static int64_t iat_bin_by_edges(int64_t gap) {
+    int64_t b = 0;
+    while (gap >= iat_edge[b + 1]) b++;
+    return b;
 }
 
 static void make_iat_edges(void) {
@@ -72,36 +79,37 @@ static void make_iat_edges(void) {
         }
         iat_edge[b] = lo;
     }
-    iat_edge[IAT_BINS] = INT64_MAX;
+    iat_edge[IAT_BINS] = iat_edge[IAT_BINS + 1] = INT64_MAX;
+    for (int length = 0; length < 63; length++) iat_low_bin[length] = iat_bin_by_edges(length ? INT64_C(1) << length : 0);
 }
 
-/* With us + 1 = m * 2^e (m in [1, 2)), log2 lies in [e, e + 1]: exact at a power of two, and just below the
- * next one it may round up to it. So the bin is 2e, 2e + 1 or 2e + 2. */
-static inline int64_t iat_bin(int64_t gap, double us) {
-    if (gap >= iat_edge[IAT_BINS - 1]) return IAT_BINS - 1;
-    const double x = us + 1.0;
-    uint64_t bits;
-    memcpy(&bits, &x, sizeof bits);
-    const int64_t low = 2 * ((int64_t)(bits >> 52) - 1023);
+/* Gaps of one bit length span less than an octave of us + 1, so at most two bin edges: the bin is the first
+ * of that length's bins or one of the next two. Found from the gap alone, the bin does not wait for the
+ * division that gives the microseconds. */
+static inline int64_t iat_bin(int64_t gap) {
+    const int64_t low = iat_low_bin[63 - __builtin_clzll((uint64_t)gap | 1)];
     return low + (gap >= iat_edge[low + 1]) + (gap >= iat_edge[low + 2]);
 }
 
 static int tables_ready;
 
-/* One scope of the inter-arrival statistics: k is the packet's direction, or 2 for either direction. */
-static inline void iat_update(int64_t *I, double *F, int32_t *hist, int64_t k, int64_t t) {
-    const int64_t last = I[LAST_TS + k];
+/* One scope of the inter-arrival statistics: Ik and Fk are the row's columns from the scope's (the packet's
+ * direction, or 2 for either direction), hist its bins. Minimum and maximum are chosen, not branched on: which
+ * gap is the smallest so far is not predictable. */
+static inline void iat_update(int64_t *Ik, double *Fk, int32_t *hist, int64_t t) {
+    const int64_t last = Ik[LAST_TS];
     if (last >= 0) {
-        const int64_t gap = t - last > 0 ? t - last : 0, count = I[IAT_N + k];
-        if (count == 0 || gap < I[IAT_MIN + k]) I[IAT_MIN + k] = gap;
-        if (gap > I[IAT_MAX + k]) I[IAT_MAX + k] = gap;
+        const int64_t gap = t - last > 0 ? t - last : 0, count = Ik[IAT_N], min = Ik[IAT_MIN], max = Ik[IAT_MAX];
+        const int64_t lower = gap < min ? gap : min;
+        Ik[IAT_MIN] = count == 0 ? gap : lower;
+        Ik[IAT_MAX] = gap > max ? gap : max;
         const double us = (double)gap / 1000.0;
-        F[IAT_SUM + k] += us;
-        F[IAT_SQ + k] += us * us;
-        hist[k * IAT_BINS + iat_bin(gap, us)] += 1;
-        I[IAT_N + k] = count + 1;
+        Fk[IAT_SUM] += us;
+        Fk[IAT_SQ] += us * us;
+        hist[iat_bin(gap)] += 1;
+        Ik[IAT_N] = count + 1;
     }
-    if (t > last) I[LAST_TS + k] = t;
+    Ik[LAST_TS] = t > last ? t : last;
 }
 
 static void reset_row(feature_state_t *st, int64_t s, int64_t proto, int64_t t) {
@@ -118,17 +126,23 @@ static void reset_row(feature_state_t *st, int64_t s, int64_t proto, int64_t t) 
     I[PREFIX_NEXT_SEQ] = I[PREFIX_NEXT_SEQ + 1] = -1;
 }
 
-/* Extend a direction's stream prefix: TCP segments only in sequence (a retransmission or a gap ends it, so
- * the prefix is always bytes as the application sent them); other transports keep one datagram. The TCP
- * sequence number is read only while the prefix can still grow: that load is a cache miss on the packet
- * (the batch's bytes were last read by the decoder), and most packets of a long flow come after it closed. */
+/* Whether a direction's stream prefix can still grow: TCP segments are kept only in sequence (a retransmission
+ * or a gap closes the prefix, so it is always bytes as the application sent them) and while there is room;
+ * other transports keep one datagram. Most payload packets of a long flow come after that, and this is told
+ * from the row alone, without a branch on the transport (TCP and UDP interleave). */
+static inline int prefix_open(const int64_t *I, int64_t d, int64_t proto, int first, int64_t capacity) {
+    const int64_t have = I[PREFIX_LEN + d];
+    const int tcp = proto == TCP;
+    return (tcp & (first | ((I[PREFIX_NEXT_SEQ + d] >= 0) & (have < capacity)))) | (!tcp & (have <= 0));
+}
+
+/* Extend an open stream prefix (see prefix_open). The TCP sequence number is read only here: that load is a
+ * cache miss on the packet (the batch's bytes were last read by the decoder). */
 static void append_prefix(int64_t *I, int64_t d, int64_t proto, const uint8_t *tcp, int first, const uint8_t *data,
                           int64_t off, int64_t cap, int64_t length, uint8_t *prefix, int64_t capacity) {
-    int64_t have = I[PREFIX_LEN + d];
-    int64_t room = capacity - have;
+    const int64_t have = I[PREFIX_LEN + d], room = capacity - have;
     if (proto == TCP) {
         int64_t expected = I[PREFIX_NEXT_SEQ + d];
-        if (!first && (expected < 0 || room <= 0)) return;      /* closed, or full: nothing more can be kept */
         const int64_t seq = ((int64_t)tcp[4] << 24) | ((int64_t)tcp[5] << 16) | ((int64_t)tcp[6] << 8) | (int64_t)tcp[7];
         if (first) expected = seq;
         if (seq != expected) {
@@ -137,8 +151,6 @@ static void append_prefix(int64_t *I, int64_t d, int64_t proto, const uint8_t *t
             return;
         }
         I[PREFIX_NEXT_SEQ + d] = cap < length ? -1 : ((seq + length) & 0xFFFFFFFF);
-    } else if (have > 0) {
-        return;
     }
     int64_t n = cap < room ? cap : room;
     if (n > 0) memcpy(prefix + have, data + off, (size_t)n);
@@ -165,6 +177,7 @@ void feature_update(int64_t n, const int64_t *slot, const int64_t *direction, co
         tables_ready = 1;
     }
     const int64_t n_rec = st->n_rec, n_seq = st->n_seq, n_heads = st->n_heads, head_bytes = st->head_bytes;
+    const int64_t prefix_cap[2] = {st->prefix0_cap, st->prefix1_cap};
     for (int64_t i = 0; i < n; i++) {
         /* The rows of a batch's flows are scattered over megabytes: ask for those of a packet a few ahead
          * while this one is worked on, or each packet waits on several cache misses in turn. */
@@ -195,8 +208,8 @@ void feature_update(int64_t n, const int64_t *slot, const int64_t *direction, co
 
         /* Inter-arrival times, per direction and in either direction. */
         int32_t *iat_hist = st->iat_hist + s * 3 * IAT_BINS;
-        iat_update(I, F, iat_hist, d, t);
-        iat_update(I, F, iat_hist, 2, t);
+        iat_update(I + d, F + d, iat_hist + d * IAT_BINS, t);
+        iat_update(I + 2, F + 2, iat_hist + 2 * IAT_BINS, t);
 
         /* ACK and PSH are on most TCP packets, in either combination: those two are counted without a
          * branch, the rest only when any is set. */
@@ -226,23 +239,25 @@ void feature_update(int64_t n, const int64_t *slot, const int64_t *direction, co
         /* Payload sizes and bursts (runs of payload packets in one direction). */
         const int64_t k_pl = I[PL_PKTS] + I[PL_PKTS + 1];
         const int64_t before = I[PL_PKTS + d];
-        if (before == 0 || length < I[PL_MIN + d]) I[PL_MIN + d] = length;
-        if (length > I[PL_MAX + d]) I[PL_MAX + d] = length;
+        const int64_t pl_min = I[PL_MIN + d], pl_max = I[PL_MAX + d];
+        const int64_t lower = length < pl_min ? length : pl_min;
+        I[PL_MIN + d] = before == 0 ? length : lower;
+        I[PL_MAX + d] = length > pl_max ? length : pl_max;
         I[PL_PKTS + d] = before + 1;
         I[PL_BYTES + d] += length;
         F[PL_SUM + d] += (double)length;
         F[PL_SQ + d] += (double)length * (double)length;
         st->size_hist[(s * 2 + d) * SIZE_BINS + size_bin(length)] += 1;
-        if (I[BURST_DIR] != d) {
-            I[BURST_DIR] = d;
-            I[BURSTS] += 1;
-            I[BURST_PKTS] = 0;
-            I[BURST_BYTES] = 0;
-        }
-        I[BURST_PKTS] += 1;
-        I[BURST_BYTES] += length;
-        if (I[BURST_PKTS] > I[BURST_MAX_PKTS + d]) I[BURST_MAX_PKTS + d] = I[BURST_PKTS];
-        if (I[BURST_BYTES] > I[BURST_MAX_BYTES + d]) I[BURST_MAX_BYTES + d] = I[BURST_BYTES];
+        /* Without branches: directions alternate unpredictably. */
+        const int64_t same = -(int64_t)(I[BURST_DIR] == d);
+        const int64_t run_pkts = (I[BURST_PKTS] & same) + 1, run_bytes = (I[BURST_BYTES] & same) + length;
+        const int64_t most_pkts = I[BURST_MAX_PKTS + d], most_bytes = I[BURST_MAX_BYTES + d];
+        I[BURST_DIR] = d;
+        I[BURSTS] += 1 + same;
+        I[BURST_PKTS] = run_pkts;
+        I[BURST_BYTES] = run_bytes;
+        I[BURST_MAX_PKTS + d] = run_pkts > most_pkts ? run_pkts : most_pkts;
+        I[BURST_MAX_BYTES + d] = run_bytes > most_bytes ? run_bytes : most_bytes;
 
         const int64_t cap = pl_cap[i], off = pl_off[i];
         /* The sequence of the first payload packets, with the first bytes of the earliest ones. */
@@ -269,11 +284,10 @@ void feature_update(int64_t n, const int64_t *slot, const int64_t *direction, co
         }
 
         if (before == 0) I[PREFIX_FIRST + d] = length;
+        const int64_t capacity = prefix_cap[d];
+        if (!prefix_open(I, d, p, before == 0, capacity)) continue;
         if (p == TCP && off < l4_off[i] + 20) continue;   /* a non-first IP fragment: no TCP header to place it */
-        const uint8_t *tcp = data + l4_off[i];
-        if (d == 0) append_prefix(I, 0, p, tcp, before == 0, data, off, cap, length, st->prefix0 + s * st->prefix0_cap,
-                                  st->prefix0_cap);
-        else append_prefix(I, 1, p, tcp, before == 0, data, off, cap, length, st->prefix1 + s * st->prefix1_cap,
-                           st->prefix1_cap);
+        uint8_t *prefix = (d == 0 ? st->prefix0 : st->prefix1) + s * capacity;
+        append_prefix(I, d, p, data + l4_off[i], before == 0, data, off, cap, length, prefix, capacity);
     }
 }
