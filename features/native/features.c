@@ -136,8 +136,7 @@ static inline int prefix_open(const int64_t *I, int64_t d, int64_t proto, int fi
     return (tcp & (first | ((I[PREFIX_NEXT_SEQ + d] >= 0) & (have < capacity)))) | (!tcp & (have <= 0));
 }
 
-/* Extend an open stream prefix (see prefix_open). The TCP sequence number is read only here: that load is a
- * cache miss on the packet (the batch's bytes were last read by the decoder). */
+/* Extend an open stream prefix (see prefix_open); only here is the TCP sequence number read. */
 static void append_prefix(int64_t *I, int64_t d, int64_t proto, const uint8_t *tcp, int first, const uint8_t *data,
                           int64_t off, int64_t cap, int64_t length, uint8_t *prefix, int64_t capacity) {
     const int64_t have = I[PREFIX_LEN + d], room = capacity - have;
@@ -180,11 +179,13 @@ void feature_update(int64_t n, const int64_t *slot, const int64_t *direction, co
     const int64_t prefix_cap[2] = {st->prefix0_cap, st->prefix1_cap};
     for (int64_t i = 0; i < n; i++) {
         /* The rows of a batch's flows are scattered over megabytes: ask for those of a packet a few ahead
-         * while this one is worked on, or each packet waits on several cache misses in turn. */
+         * while this one is worked on, or each packet waits on several cache misses in turn. So too for the
+         * packet's payload (opcodes, heads) and its TCP sequence number (stream prefixes), often a line before. */
         if (i + PREFETCH < n && slot[i + PREFETCH] >= 0 && ordinal[i + PREFETCH] > 0) {
             int64_t ahead = st->row_of[slot[i + PREFETCH]];
             if (ahead >= 0) prefetch_row(st, ahead);
             __builtin_prefetch(data + pl_off[i + PREFETCH]);
+            __builtin_prefetch(data + l4_off[i + PREFETCH] + 4);
         }
         if (slot[i] < 0) continue;
         const int64_t d = direction[i], t = ts[i], p = proto[i], o = ordinal[i];
