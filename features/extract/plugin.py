@@ -81,8 +81,8 @@ def compute_columns(rows, early_packets: int = DEFAULT_EARLY_PACKETS, pool: Spar
               if dtype != "string"}
     read_later = np.empty((len(READ_LATER), m))
     targets, readout_names = _readout_targets()
-    traffic.readout(rows, early_packets, [(j, blocks[dtype][i] if dtype else read_later[i])
-                                          for j, dtype, i in targets])
+    traffic.readout(rows, early_packets, [(blocks[dtype] if dtype else read_later, block_rows, values)
+                                          for dtype, block_rows, values in targets])
     columns = dict(zip(READ_LATER, read_later))
     columns.update(bytestats.columns(rows))
     client, client_len = rows.prefix(0)
@@ -101,12 +101,16 @@ READ_LATER = ("src2dst_payload_packets", "dst2src_payload_packets", "src2dst_pay
 
 @lru_cache(maxsize=1)
 def _readout_targets():
-    """(read-out column, dtype of its block, row in the block) for every read-out column, and (read-out column,
-    None, index in READ_LATER) for those also kept as float64; and the set of read-out column names."""
+    """(dtype of a block, its rows, the read-out column each receives) for every block the read-out writes, and
+    (None, indices in READ_LATER, read-out columns) for those also kept as float64; and the set of read-out
+    column names."""
     names = traffic.readout_columns()
-    row = {name: (dtype, i) for dtype, block in _NAMES_BY_DTYPE.items() for i, name in enumerate(block)}
-    targets = [(j, *row[name]) for j, name in enumerate(names)]
-    targets += [(names.index(name), None, i) for i, name in enumerate(READ_LATER)]
+    targets = []
+    for dtype, block in _NAMES_BY_DTYPE.items():
+        rows = [i for i, name in enumerate(block) if name in names]
+        if rows:
+            targets.append((dtype, np.array(rows), np.array([names.index(block[i]) for i in rows])))
+    targets.append((None, np.arange(len(READ_LATER)), np.array([names.index(name) for name in READ_LATER])))
     return targets, frozenset(names)
 
 
