@@ -45,7 +45,9 @@ class FeaturePlugin(FlowPlugin):
         self.early_packets = early_packets
         self.hold_limit = int(hold_limit)
         self.state = FeatureState(layout)
-        self.blocks = SparePool(keep=4)     # column blocks, reused once no Arrow array holds them
+        # Column blocks, reused once no Arrow array holds them: two drains' worth, since whoever reads the batches
+        # usually still holds the last one while the next is computed (`for batch in reader`).
+        self.blocks = SparePool(keep=2 * len(_NUMPY_DTYPES))
 
     def on_capacity(self, capacity: int) -> None:
         self.state.table_capacity(capacity)
