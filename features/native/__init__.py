@@ -152,14 +152,16 @@ def readout(rows, early_packets, sequence_width, columns, targets):
     # Pointers per block row, in numpy: a Python step per column (~300) would cost half a millisecond a call.
     values, pointers, kinds = [], [], []
     for block, block_rows, block_values in targets:
-        block_rows = np.asarray(block_rows, np.int64)
+        block_rows, block_values = np.asarray(block_rows, np.int64), np.asarray(block_values, np.int64)
+        if len(block_rows) != len(block_values):
+            raise ValueError("a read-out target needs one read-out value per block row")
         if block.ndim != 2 or block.shape[1] != len(rows) or block.strides[1] != block.itemsize \
                 or block.dtype not in _READOUT_KINDS:
             raise ValueError("read-out blocks must be float64, float32, int32 or int8, rows of contiguous entries, "
                              "one entry per flow")
         if len(block_rows) and (block_rows.min() < 0 or block_rows.max() >= len(block)):
             raise IndexError("block row out of range")
-        values.append(np.asarray(block_values, np.int64))
+        values.append(block_values)
         pointers.append((block.ctypes.data + block_rows * block.strides[0]).astype(np.uintp))
         kinds.append(np.full(len(block_rows), _READOUT_KINDS[block.dtype], np.int64))
     values, pointers, kinds = (np.concatenate(a) if a else np.zeros(0, dtype)
