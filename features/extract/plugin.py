@@ -45,7 +45,9 @@ class FeaturePlugin(FlowPlugin):
         self.early_packets = early_packets
         self.hold_limit = int(hold_limit)
         self.state = FeatureState(layout)
-        self.blocks = SparePool(keep=4)     # column blocks, reused once no Arrow array holds them
+        # Column blocks, reused once no Arrow array holds them: two drains' worth, since whoever reads the batches
+        # usually still holds the last one while the next is computed (`for batch in reader`).
+        self.blocks = SparePool(keep=2 * len(_NUMPY_DTYPES))
 
     def on_capacity(self, capacity: int) -> None:
         self.state.table_capacity(capacity)
@@ -77,12 +79,12 @@ def compute_columns(rows, early_packets: int = DEFAULT_EARLY_PACKETS, pool: Spar
 
     m = len(rows)
     pool = pool or SparePool(keep=len(_NUMPY_DTYPES))
-    blocks = {dtype: pool.take((len(names), m), _NUMPY_DTYPES[dtype]) for dtype, names in _NAMES_BY_DTYPE.items()
+    blocks = {dtype: _block(pool, len(names), m, _NUMPY_DTYPES[dtype]) for dtype, names in _NAMES_BY_DTYPE.items()
               if dtype != "string"}
     read_later = np.empty((len(READ_LATER), m))
     targets, readout_names = _readout_targets()
-    traffic.readout(rows, early_packets, [(j, blocks[dtype][i] if dtype else read_later[i])
-                                          for j, dtype, i in targets])
+    traffic.readout(rows, early_packets, [(blocks[dtype] if dtype else read_later, block_rows, values)
+                                          for dtype, block_rows, values in targets])
     columns = dict(zip(READ_LATER, read_later))
     columns.update(bytestats.columns(rows))
     client, client_len = rows.prefix(0)
@@ -90,6 +92,14 @@ def compute_columns(rows, early_packets: int = DEFAULT_EARLY_PACKETS, pool: Spar
     columns.update(tls.columns(client, client_len, server, server_len))
     columns.update(run_signatures(rows, columns, rows.I[:, k.RESPONDER_PORT]))
     return _arrow_columns(columns, blocks, readout_names)
+
+
+def _block(pool: SparePool, columns: int, m: int, dtype) -> np.ndarray:
+    """A (columns, m) block from `pool` whose rows lie an odd number of cache lines apart. The read-out writes a
+    flow's ~300 values down the rows: rows a power of two apart (m = 4096, a full drain at the end) share a few
+    cache sets, and the read-out of such a drain took twice as long."""
+    line = 64 // np.dtype(dtype).itemsize
+    return pool.take((columns, ((m + line - 1) // line | 1) * line), dtype)[:, :m]
 
 
 # Read-out columns that the signatures read. The read-out writes every column straight into its typed block,
@@ -101,12 +111,16 @@ READ_LATER = ("src2dst_payload_packets", "dst2src_payload_packets", "src2dst_pay
 
 @lru_cache(maxsize=1)
 def _readout_targets():
-    """(read-out column, dtype of its block, row in the block) for every read-out column, and (read-out column,
-    None, index in READ_LATER) for those also kept as float64; and the set of read-out column names."""
+    """(dtype of a block, its rows, the read-out column each receives) for every block the read-out writes, and
+    (None, indices in READ_LATER, read-out columns) for those also kept as float64; and the set of read-out
+    column names."""
     names = traffic.readout_columns()
-    row = {name: (dtype, i) for dtype, block in _NAMES_BY_DTYPE.items() for i, name in enumerate(block)}
-    targets = [(j, *row[name]) for j, name in enumerate(names)]
-    targets += [(names.index(name), None, i) for i, name in enumerate(READ_LATER)]
+    targets = []
+    for dtype, block in _NAMES_BY_DTYPE.items():
+        rows = [i for i, name in enumerate(block) if name in names]
+        if rows:
+            targets.append((dtype, np.array(rows), np.array([names.index(block[i]) for i in rows])))
+    targets.append((None, np.arange(len(READ_LATER)), np.array([names.index(name) for name in READ_LATER])))
     return targets, frozenset(names)
 
 
@@ -122,18 +136,39 @@ def _arrow_columns(columns: dict, blocks: dict, filled: frozenset) -> dict:
     for dtype, names in _NAMES_BY_DTYPE.items():
         if dtype == "string":
             for name in names:
-                out[name] = pa.array(np.asarray(columns[name], object), pa.string())
+                out[name] = _string_array(np.asarray(columns[name], object))
             continue
         block = blocks[dtype]
         for i, name in enumerate(names):
             if name in filled:
                 continue
             values = np.asarray(columns[name])
+            if values.dtype.kind != "f":    # integers or flags: no NaN nor infinity for nan_to_num to replace
+                block[i] = values.astype(np.float64)
+                continue
             values = values if values.dtype == np.float64 else values.astype(np.float64)
             block[i] = values if dtype == "float32" else np.nan_to_num(values, nan=0).astype(block.dtype)
-        # Rows of a block may lie apart (a pooled block is wider than m): each column is its row's first m values.
-        buffer = pa.py_buffer(block.base if block.base is not None else block)
-        m, stride, width = block.shape[1], block.strides[0], block.shape[1] * block.itemsize
+        # Rows of a block may lie apart (a pooled block is wider than m): each column is its row's first m values,
+        # a slice of one array over the whole block (a slice costs a third of an array made from buffers).
+        whole = block.base if block.base is not None else block
+        whole = pa.Array.from_buffers(_ARROW_TYPES[dtype], whole.size, [None, pa.py_buffer(whole)])
+        m, row = block.shape[1], block.strides[0] // block.itemsize
         for i, name in enumerate(names):
-            out[name] = pa.Array.from_buffers(_ARROW_TYPES[dtype], m, [None, buffer[i * stride:i * stride + width]])
+            out[name] = whole.slice(i * row, m)
     return {name: out[name] for name in COMPUTED_COLUMNS}
+
+
+def _string_array(values: np.ndarray) -> pa.Array:
+    """pa.array(values, pa.string()) for an object array of str, at a cost that follows the strings that are not
+    empty: pyarrow converts ~30 ns a value whatever it holds, and most values are "" (no hello, no signature).
+    Past half of them filled, the conversion of all costs less."""
+    filled = np.flatnonzero(values != "")
+    if 2 * len(filled) > len(values):
+        return pa.array(values, pa.string())
+    held = pa.array(values[filled], pa.string())
+    if held.null_count:
+        return pa.array(values, pa.string())
+    lengths = np.zeros(len(values) + 1, np.int32)
+    lengths[filled + 1] = np.diff(np.frombuffer(held.buffers()[1], np.int32, len(held) + 1, held.offset * 4))
+    offsets = pa.py_buffer(np.cumsum(lengths, dtype=np.int32))
+    return pa.Array.from_buffers(pa.string(), len(values), [None, offsets, held.buffers()[2] or pa.py_buffer(b"")])

@@ -23,7 +23,7 @@ def readout_columns() -> tuple:
 
 
 def readout(rows, early_packets: int, targets) -> None:
-    """Write the read-out's column j to the array of each (j, array) in `targets` (see native.readout)."""
+    """Write the read-out's columns to rows of blocks: see native.readout for `targets`."""
     names = readout_columns()
     written = native.readout(rows, early_packets, min(SEQUENCE_PACKETS, rows.seq_len.shape[1]), len(names), targets)
     if len(rows) and written != len(names):
@@ -34,5 +34,5 @@ def columns(rows, early_packets: int) -> dict:
     """Every read-out column, as float64."""
     names = readout_columns()
     out = np.empty((len(names), len(rows)))
-    readout(rows, early_packets, list(enumerate(out)))
+    readout(rows, early_packets, [(out, np.arange(len(names)), np.arange(len(names)))])
     return dict(zip(names, out))

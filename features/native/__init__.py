@@ -133,10 +133,11 @@ _READOUT_KINDS = {np.dtype(np.float64): 0, np.dtype(np.float32): 1, np.dtype(np.
 
 def readout(rows, early_packets, sequence_width, columns, targets):
     """Compute the traffic columns of the flows in `rows` (a FlowRows; see readout.c), `columns` values per
-    flow, and write value j of each flow to the array of each (j, array) in `targets` (contiguous, one entry
-    per flow; float64, float32, int32 or int8, converted as numpy's astype converts, NaN as 0 in integers);
-    returns the number of values per flow (-1: not `columns`). Rows held in a FeatureState (a HeldRows, with
-    `state` and `state_rows`) are read there, in place."""
+    flow, and write them to the rows of 2-D blocks: for each (block, block_rows, values) in `targets`, value
+    values[i] of each flow to row block_rows[i] of the block (float64, float32, int32 or int8, converted as
+    numpy's astype converts, NaN as 0 in integers; each row len(rows) contiguous entries); returns the number
+    of values per flow (-1: not `columns`). Rows held in a FeatureState (a HeldRows, with `state` and
+    `state_rows`) are read there, in place."""
     state = getattr(rows, "state", None)
     source, index = (state, np.ascontiguousarray(rows.state_rows, np.int64)) if state is not None else (rows, None)
     if index is not None and len(index) and (index.min() < 0 or index.max() >= len(source.I)):
@@ -148,14 +149,25 @@ def readout(rows, early_packets, sequence_width, columns, targets):
     struct = _FlowRows(**{name: _ptr(a, a.dtype) for name, a in arrays.items()},
                        n_rec=source.rec_ts.shape[1], n_seq=source.seq_len.shape[1],
                        index=None if index is None else _ptr(index))
-    for _, a in targets:
-        if a.shape != (len(rows),) or not a.flags.c_contiguous or a.dtype not in _READOUT_KINDS:
-            raise ValueError("read-out targets must be contiguous float64, float32, int32 or int8 arrays, one entry per flow")
-    source = np.array([j for j, _ in targets], np.int64)
-    pointers = np.array([a.ctypes.data for _, a in targets], np.uintp)
-    kinds = np.array([_READOUT_KINDS[a.dtype] for _, a in targets], np.int64)
-    return _readout(len(rows), ctypes.byref(struct), early_packets, sequence_width, columns, len(targets), _ptr(source),
-                    pointers.ctypes.data, _ptr(kinds))
+    # Pointers per block row, in numpy: a Python step per column (~300) would cost half a millisecond a call.
+    values, pointers, kinds = [], [], []
+    for block, block_rows, block_values in targets:
+        block_rows, block_values = np.asarray(block_rows, np.int64), np.asarray(block_values, np.int64)
+        if len(block_rows) != len(block_values):
+            raise ValueError("a read-out target needs one read-out value per block row")
+        if block.ndim != 2 or block.shape[1] != len(rows) or block.strides[1] != block.itemsize \
+                or block.dtype not in _READOUT_KINDS:
+            raise ValueError("read-out blocks must be float64, float32, int32 or int8, rows of contiguous entries, "
+                             "one entry per flow")
+        if len(block_rows) and (block_rows.min() < 0 or block_rows.max() >= len(block)):
+            raise IndexError("block row out of range")
+        values.append(block_values)
+        pointers.append((block.ctypes.data + block_rows * block.strides[0]).astype(np.uintp))
+        kinds.append(np.full(len(block_rows), _READOUT_KINDS[block.dtype], np.int64))
+    values, pointers, kinds = (np.concatenate(a) if a else np.zeros(0, dtype)
+                               for a, dtype in ((values, np.int64), (pointers, np.uintp), (kinds, np.int64)))
+    return _readout(len(rows), ctypes.byref(struct), early_packets, sequence_width, columns, len(values),
+                    _ptr(values), pointers.ctypes.data, _ptr(kinds))
 
 
 _ack_bins = declare("ack_bins", _I, _P, _I, _P, _I, _P)

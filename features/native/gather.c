@@ -1,7 +1,8 @@
 /* Rows of a state array gathered by index (FeatureState.take_held): numpy's fancy indexing copies item by
  * item and waits on each row's cache misses in turn; here rows are copied while the next few are already
- * being fetched. With `used` (else NULL), only the first used[i] bytes of row i, in whole cache lines, are
- * copied: the rest of the destination row keeps whatever it held. */
+ * being fetched, into L2: the lines of 8 rows overflow L1's misses in flight (as in readout.c). With `used`
+ * (else NULL), only the first used[i] bytes of row i, in whole cache lines, are copied: the rest of the
+ * destination row keeps whatever it held. */
 #include <stdint.h>
 #include <string.h>
 
@@ -19,7 +20,7 @@ void gather_rows(int64_t n, const int64_t *rows, const uint8_t *src, int64_t row
         if (i + AHEAD < n) {
             const uint8_t *next = src + rows[i + AHEAD] * row_bytes;
             const int64_t ahead = span(used, i + AHEAD, row_bytes);
-            for (int64_t b = 0; b < ahead; b += LINE) __builtin_prefetch(next + b);
+            for (int64_t b = 0; b < ahead; b += LINE) __builtin_prefetch(next + b, 0, 2);
         }
         memcpy(dst + i * row_bytes, src + rows[i] * row_bytes, (size_t)span(used, i, row_bytes));
     }

@@ -328,7 +328,9 @@ static double *sequence(double *out, const flow_rows_t *f, int64_t r, int64_t n_
     return out;
 }
 
-/* The lines of a row that the read-out reads: in the state, rows are scattered over megabytes. */
+/* The lines of a row that the read-out reads: in the state, rows are scattered over megabytes. Fetched into
+ * the second-level cache, not the first (locality 2): the ~40 lines of a row, four rows ahead, overflow the
+ * first level's misses in flight, and the read-out of a 1M-packet capture then took 31 ms instead of 24 ms. */
 static void prefetch_row(const flow_rows_t *f, int64_t s) {
     const char *spans[][2] = {
         {(const char *)(f->I + s * N_INT), (const char *)(f->I + (s + 1) * N_INT)},
@@ -345,7 +347,7 @@ static void prefetch_row(const flow_rows_t *f, int64_t s) {
         {(const char *)(f->seq_ts + s * f->n_seq), (const char *)(f->seq_ts + (s + 1) * f->n_seq)},
     };
     for (int a = 0; a < (int)(sizeof spans / sizeof spans[0]); a++)
-        for (const char *p = spans[a][0]; p < spans[a][1]; p += 64) __builtin_prefetch(p);
+        for (const char *p = spans[a][0]; p < spans[a][1]; p += 64) __builtin_prefetch(p, 0, 2);
 }
 
 /* Where read-out columns go: value `source` of each flow's row into column `column` (m values) of `kind`. */
