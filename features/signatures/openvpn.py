@@ -44,8 +44,15 @@ def _ack_bins(view):
     return [bins[:, b] for b in range(3)]
 
 
+def _distinct_opcodes(view):
+    """Opcodes seen per flow: the 32 flags (0 or 1 a byte) as four words, set bits counted after shifting each word
+    to its own bit of the bytes. A sum along rows of 32 flags costs five times more."""
+    words = (view.opcodes > 0).view(np.uint64)
+    return np.bitwise_count(words[:, 0] | words[:, 1] << 1 | words[:, 2] << 2 | words[:, 3] << 3).astype(np.int64)
+
+
 def _statistics(view):
-    distinct = (view.opcodes > 0).sum(1)
+    distinct = _distinct_opcodes(view)
     bins = _ack_bins(view)
     return {"ovpn_opcode_distinct": distinct, "ovpn_resets_late": view.rows.I[:, k.RESETS_LATE],
             "ovpn_ack_bin0": bins[0], "ovpn_ack_bin1": bins[1], "ovpn_ack_bin2": bins[2]}
