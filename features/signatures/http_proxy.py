@@ -11,8 +11,7 @@ METHODS = (b"GET", b"POST", b"HEAD", b"PUT", b"DELETE", b"OPTIONS", b"PATCH")
 
 
 def _answered(view):
-    server, slen = view.prefix(1)
-    return startswith(server, slen, b"HTTP/1.")
+    return view.memo("http/1", lambda: startswith(*view.prefix(1), b"HTTP/1."))
 
 
 def _connect(view: SignatureView) -> Detection:
@@ -25,7 +24,10 @@ def _connect(view: SignatureView) -> Detection:
 def _absolute(view: SignatureView) -> Detection:
     client, clen = view.prefix(0)
     absolute = np.zeros(view.m, bool)
-    candidates = np.flatnonzero(_answered(view) & one_of(client[:, 0], b"GPHDO"))
+    # A method (3 to 7 letters) and a space, then a scheme's first letter: few requests have it, and only those
+    # are read as text.
+    after_space = (client[:, 3:8] == 0x20) & one_of((client[:, 4:9] | 0x20).ravel(), b"hf").reshape(-1, 5)
+    candidates = np.flatnonzero(_answered(view) & one_of(client[:, 0], b"GPHDO") & after_space.any(1))
     for r, start in zip(candidates.tolist(), payloads(client, clen, candidates, 16)):
         method, _, rest = start.partition(b" ")
         absolute[r] = method in METHODS and rest.lower().startswith((b"http://", b"https://", b"ftp://"))
