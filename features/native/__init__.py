@@ -337,3 +337,39 @@ def sequence_bursts(seq_len, seq_dir, n_seq):
     _sequence_bursts(len(seq_len), _ptr(seq_len, np.int32), _ptr(seq_dir, np.int8), seq_len.shape[1], _ptr(n_seq),
                      _ptr(sizes), _ptr(dirs))
     return sizes, dirs
+
+
+
+_inner_handshakes = declare("inner_handshakes", _I, _P, _P, _I, _P, _I, _I, _P, _I, _P, _P, _P, _P)
+
+
+def inner_handshakes(seq_len, seq_dir, n_seq, first, stop, hello, flight, finished):
+    """(level, start, sizes (m, 3)): per row, the burst start in [first, stop) with the most parts of an inner TLS
+    handshake shape (a client burst in the `hello` size range, a server burst of at least `flight`, a client
+    burst in the `finished` range, in a row), how many, and the three bursts' sizes (see sequence.c)."""
+    if stop + 2 > 16:
+        raise ValueError("inner_handshakes looks at the first 16 bursts")
+    seq_len = np.ascontiguousarray(seq_len, np.int32)
+    seq_dir = np.ascontiguousarray(seq_dir, np.int8)
+    n_seq = np.ascontiguousarray(n_seq, np.int64)
+    hello, finished = np.array(hello, np.int64), np.array(finished, np.int64)
+    m = len(seq_len)
+    level, start, sizes = np.empty(m, np.int64), np.empty(m, np.int64), np.empty((m, 3), np.int64)
+    _inner_handshakes(m, _ptr(seq_len, np.int32), _ptr(seq_dir, np.int8), seq_len.shape[1], _ptr(n_seq), first, stop,
+                      _ptr(hello), flight, _ptr(finished), _ptr(level), _ptr(start), _ptr(sizes))
+    return level, start, sizes
+
+_websocket_payloads = declare("websocket_payloads", _I, _P, _I, _P, _P, _P, _P, _P)
+
+
+def websocket_payloads(data, lengths, rows):
+    """(kind, size, byte counts (n, 256)) of what follows the WebSocket upgrade request opening each of `rows`
+    of `data`: kind 1 unframed bytes, 2 a binary frame's unmasked payload, 0 neither (see websocket.c)."""
+    data = np.ascontiguousarray(data, np.uint8)
+    lengths = np.ascontiguousarray(lengths, np.int64)
+    rows = np.ascontiguousarray(rows, np.int64)
+    kind, size = np.empty(len(rows), np.int64), np.empty(len(rows), np.int64)
+    counts = np.empty((len(rows), 256), np.int64)
+    _websocket_payloads(len(rows), _ptr(data, np.uint8), data.shape[1], _ptr(lengths), _ptr(rows), _ptr(kind),
+                        _ptr(size), _ptr(counts))
+    return kind, size, counts

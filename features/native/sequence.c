@@ -57,3 +57,42 @@ void sequence_bursts(int64_t m, const int32_t *seq_len, const int8_t *seq_dir, i
         }
     }
 }
+
+/* TLS-in-TLS (features/signatures/tls_in_tls.py): over row r's payload bursts (as sequence_bursts makes them),
+ * the start b in [first, stop) with the most parts of an inner handshake in a row: a client burst of hello[0] to
+ * hello[1] bytes, then a server burst of at least `flight`, then a client burst of finished[0] to finished[1]
+ * (the first such start on a tie). level[r]: that many parts (0-3); start[r]: b, -1 where level is 0;
+ * shown[r * 3 + i]: the size of burst b + i. stop + 2 must be at most 16. */
+void inner_handshakes(int64_t m, const int32_t *seq_len, const int8_t *seq_dir, int64_t width, const int64_t *n_seq,
+                      int64_t first, int64_t stop, const int64_t *hello, int64_t flight, const int64_t *finished,
+                      int64_t *level, int64_t *start, int64_t *shown) {
+    for (int64_t r = 0; r < m; r++) {
+        const int32_t *len = seq_len + r * width;
+        const int8_t *dir = seq_dir + r * width;
+        const int64_t n = n_seq[r] < width ? n_seq[r] : width;
+        int64_t sizes[16] = {0}, dirs[16];
+        for (int64_t b = 0; b < 16; b++) dirs[b] = -1;
+        int64_t b = -1, previous = -1;
+        for (int64_t j = 0; j < n; j++) {
+            const int64_t d = dir[j];
+            if (d >= 0 && (b < 0 || d != previous)) {
+                if (++b == stop + 2) break;
+                dirs[b] = d;
+            }
+            if (d >= 0) sizes[b] += len[j];
+            previous = d;
+        }
+        int64_t best = 0, at = -1;
+        for (b = first; b < stop; b++) {
+            const int64_t parts = dirs[b] == 0 && sizes[b] >= hello[0] && sizes[b] <= hello[1]
+                ? 1 + (dirs[b + 1] == 1 && sizes[b + 1] >= flight
+                       ? 1 + (dirs[b + 2] == 0 && sizes[b + 2] >= finished[0] && sizes[b + 2] <= finished[1])
+                       : 0)
+                : 0;
+            if (parts > best) best = parts, at = b;
+        }
+        level[r] = best;
+        start[r] = at;
+        for (int64_t i = 0; i < 3; i++) shown[r * 3 + i] = at >= 0 ? sizes[at + i] : 0;
+    }
+}

@@ -1,0 +1,70 @@
+/* What follows a client's WebSocket upgrade (features/signatures/websocket_tunnel.py), read in one pass a row
+ * instead of Python's bytes operations per flow. */
+#include <stdint.h>
+#include <string.h>
+
+static int lower(int c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; }
+
+/* Does "websocket" occur in data[0:n], A-Z read as a-z (as bytes.lower() does)? */
+static int mentions_websocket(const uint8_t *data, int64_t n) {
+    static const char word[] = "websocket";
+    for (int64_t i = 0; i + 9 <= n; i++) {
+        int64_t j = 0;
+        while (j < 9 && lower(data[i + j]) == word[j]) j++;
+        if (j == 9) return 1;
+    }
+    return 0;
+}
+
+/* For each of `rows` (data[r * width:], lengths[r] bytes: a client stream opening with an HTTP request): what
+ * follows the request's blank line, if its header mentions websocket. Where that is no plausible client frame
+ * (masked; a data frame, or a final control frame of at most 125 bytes; a whole 4-byte mask), those bytes
+ * themselves: kind 1. Where it is a binary frame without RSV bits, its payload (as far as held), unmasked:
+ * kind 2. Otherwise kind 0. out_size[i]: how many bytes that is; out_counts[i * 256 + b]: how many are b. */
+void websocket_payloads(int64_t n_rows, const uint8_t *data, int64_t width, const int64_t *lengths,
+                        const int64_t *rows, int64_t *out_kind, int64_t *out_size, int64_t *out_counts) {
+    memset(out_counts, 0, (size_t)n_rows * 256 * sizeof *out_counts);
+    for (int64_t i = 0; i < n_rows; i++) {
+        const uint8_t *row = data + rows[i] * width;
+        const int64_t n = lengths[rows[i]] < width ? lengths[rows[i]] : width;
+        int64_t *counts = out_counts + i * 256;
+        out_kind[i] = out_size[i] = 0;
+        int64_t end = -1;
+        for (int64_t j = 0; j + 4 <= n; j++) {
+            if (row[j] == '\r' && row[j + 1] == '\n' && row[j + 2] == '\r' && row[j + 3] == '\n') {
+                end = j;
+                break;
+            }
+        }
+        if (end < 0 || !mentions_websocket(row, end)) continue;
+        const uint8_t *rest = row + end + 4;
+        const int64_t held = n - end - 4;
+        /* The frame header: length 126 and 127 are followed by a 2- and an 8-byte length. */
+        int framed = held >= 6 && (rest[1] & 0x80);
+        uint64_t length = rest[1] & 0x7F;
+        int64_t pos = 2;
+        if (framed && length == 126) {
+            length = (uint64_t)rest[2] << 8 | rest[3];
+            pos = 4;
+        } else if (framed && length == 127) {
+            length = 0;
+            for (int64_t j = 2; j < 10 && j < held; j++) length = length << 8 | rest[j];
+            pos = 10;
+        }
+        const int opcode = framed ? rest[0] & 0x0F : 0, final = framed ? rest[0] & 0x80 : 0;
+        framed = framed && pos + 4 <= held
+                 && (opcode == 1 || opcode == 2 || ((opcode == 8 || opcode == 9 || opcode == 10) && final && length <= 125));
+        if (!framed) {
+            out_kind[i] = 1;
+            out_size[i] = held;
+            for (int64_t j = 0; j < held; j++) counts[rest[j]]++;
+        } else if (opcode == 2 && !(rest[0] & 0x70)) {
+            const uint8_t *mask = rest + pos;
+            const int64_t body = held - pos - 4;
+            const int64_t size = length < (uint64_t)body ? (int64_t)length : body;
+            out_kind[i] = 2;
+            out_size[i] = size;
+            for (int64_t j = 0; j < size; j++) counts[rest[pos + 4 + j] ^ mask[j & 3]]++;
+        }
+    }
+}
