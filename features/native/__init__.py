@@ -373,3 +373,36 @@ def websocket_payloads(data, lengths, rows):
     _websocket_payloads(len(rows), _ptr(data, np.uint8), data.shape[1], _ptr(lengths), _ptr(rows), _ptr(kind),
                         _ptr(size), _ptr(counts))
     return kind, size, counts
+
+
+
+def _packet_arguments(packets, rows):
+    """The arguments handshakes.c reads a view's packets from (SignatureView.packets): heads, sizes, bytes held,
+    packets per row and positions, of all the rows, and the `rows` to test."""
+    heads, seq_len, seq_cap, n_seq, positions = packets
+    if heads.shape[2] > 256:
+        raise ValueError("handshakes.c reads heads of at most 256 bytes")
+    heads = np.ascontiguousarray(heads, np.uint8)
+    seq_len, seq_cap = np.ascontiguousarray(seq_len, np.int32), np.ascontiguousarray(seq_cap, np.int32)
+    n_seq, positions = np.ascontiguousarray(n_seq, np.int64), np.ascontiguousarray(positions, np.int64)
+    rows = np.ascontiguousarray(rows, np.int64)
+    # The arrays are returned with the pointers: they must outlive the call.
+    keep = (heads, seq_len, seq_cap, n_seq, positions, rows)
+    return keep, (len(rows), _ptr(rows)), (_ptr(heads, np.uint8), heads.shape[1], heads.shape[2],
+                                           _ptr(seq_len, np.int32), _ptr(seq_cap, np.int32), seq_len.shape[1],
+                                           _ptr(n_seq), _ptr(positions), positions.shape[1], positions.shape[2])
+
+
+_openvpn_handshakes = declare("openvpn_handshakes", _I, _P, _P, _P, _I, _I, _P, _P, _I, _P, _P, _I, _I,
+                              _P, _P, _P, _P)
+
+
+def openvpn_handshakes(packets, rows, proto):
+    """(level, client opcode, echo offset, kept) of OpenVPN's hard-reset exchange for each of `rows` (transport
+    `proto`): level 3 exchange with the session id echoed or kept, 2 exchange, 1 client reset alone, 0 none
+    (see handshakes.c)."""
+    keep, (n, rows_ptr), arrays = _packet_arguments(packets, rows)
+    proto = np.ascontiguousarray(proto, np.int64)
+    out = [np.empty(n, np.int64) for _ in range(4)]
+    _openvpn_handshakes(n, rows_ptr, _ptr(proto), *arrays, *(_ptr(a) for a in out))
+    return out

@@ -143,6 +143,12 @@ class SignatureView:
         column = _clip(idx, seq_len.shape[1] - 1)
         return np.where((idx >= 0) & (column < self.n_sequence), seq_len[self._at, column], 0).astype(np.int64)
 
+    def packets(self):
+        """(heads, seq_len, seq_cap, n_sequence, positions) of the root view, and this view's flows' rows in
+        them: what a kernel needs to read the packets that head, size and held read, in place."""
+        root = self._root
+        return (root.rows.heads, root.rows.seq_len, root.rows.seq_cap, root.n_sequence, root._positions), self._at
+
     def prefix(self, direction: int):
         return self.rows.prefix(direction)
 
