@@ -406,3 +406,32 @@ def openvpn_handshakes(packets, rows, proto):
     out = [np.empty(n, np.int64) for _ in range(4)]
     _openvpn_handshakes(n, rows_ptr, _ptr(proto), *arrays, *(_ptr(a) for a in out))
     return out
+
+
+_ipsec_handshakes = declare("ipsec_handshakes", _I, _P, _P, _P, _P, _I, _I, _P, _P, _I, _P, _P, _I, _I, _P, _P)
+IPSEC_FACTS = ("ike", "evidence", "marker", "version", "exchange", "answered", "linked", "spi")
+
+
+def ipsec_handshakes(packets, rows, proto, payload_packets):
+    """(score, facts (n, 8), columns IPSEC_FACTS) of IPsec for each of `rows` (IP protocol `proto`, payload
+    packets from each direction `payload_packets`): IKE exchanges, ESP in UDP, ESP and AH (see handshakes.c)."""
+    keep, (n, rows_ptr), arrays = _packet_arguments(packets, rows)
+    proto = np.ascontiguousarray(proto, np.int64)
+    payload_packets = np.ascontiguousarray(payload_packets, np.int64)
+    score, facts = np.empty(n, np.float64), np.empty((n, len(IPSEC_FACTS)), np.int64)
+    _ipsec_handshakes(n, rows_ptr, _ptr(proto), _ptr(payload_packets), *arrays, _ptr(score, np.float64), _ptr(facts))
+    return score, facts
+
+
+_socks_handshakes = declare("socks_handshakes", _I, _P, _P, _P, _I, _I, _P, _P, _I, _P, _P, _I, _I, _P, _P)
+SOCKS_FACTS = ("evidence", "offered", "chosen", "request", "command", "address_type")
+
+
+def socks_handshakes(packets, rows, proto):
+    """(score, facts (n, 6), columns SOCKS_FACTS) of SOCKS4 and SOCKS5 for each of `rows` (IP protocol `proto`)
+    (see handshakes.c)."""
+    keep, (n, rows_ptr), arrays = _packet_arguments(packets, rows)
+    proto = np.ascontiguousarray(proto, np.int64)
+    score, facts = np.empty(n, np.float64), np.empty((n, len(SOCKS_FACTS)), np.int64)
+    _socks_handshakes(n, rows_ptr, _ptr(proto), *arrays, _ptr(score, np.float64), _ptr(facts))
+    return score, facts

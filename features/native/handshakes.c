@@ -90,3 +90,156 @@ void openvpn_handshakes(int64_t n_rows, const int64_t *rows, const int64_t *prot
         if (echo[i] >= 0 || kept[i] > 0) level[i] = 3;
     }
 }
+
+static int64_t be32(const uint8_t *h) { return (int64_t)h[0] << 24 | h[1] << 16 | h[2] << 8 | h[3]; }
+
+/* IPsec (ipsec.py): an ISAKMP header at 0, or at 4 after the zero non-ESP marker: a length field that equals the
+ * datagram, version 1 or 2 with one of its exchange types, and an initiator SPI that is not zero. */
+static int ike_header(const uint8_t *h, int64_t size, int64_t held, int marker) {
+    const int o = marker ? 4 : 0, version = h[o + 17], exchange = h[o + 18];
+    const int known = version == 0x20 ? exchange >= 34 && exchange <= 37
+                                      : version == 0x10 && (exchange == 2 || exchange == 4 || exchange == 5 || exchange == 32);
+    return held >= o + 28 && be32(h + o + 24) == size - o && known && (be32(h + o) | be32(h + o + 4)) != 0
+           && (!marker || be32(h) == 0);
+}
+
+/* The first `packets` packets of a direction carry one SPI (not reserved) at `offset` and sequence numbers
+ * n, n+1, ... from an n of 1 to 2^31 - 1; *spi: the first packet's SPI. */
+static int esp_run(const Packets *p, int64_t r, int64_t direction, int64_t offset, int64_t packets, int64_t *spi) {
+    int ok = 1;
+    int64_t previous = 0;
+    for (int64_t j = 0; j < packets; j++) {
+        const int64_t idx = position(p, r, direction, j);
+        const uint8_t *h = head(p, r, idx);
+        const int64_t this_spi = be32(h + offset), seq = be32(h + offset + 4);
+        ok = ok && idx >= 0 && held(p, r, idx) >= offset + 8 && size(p, r, idx) >= offset + 16 && this_spi >= 256;
+        if (j == 0) {
+            *spi = this_spi;
+            ok = ok && seq >= 1 && seq < (int64_t)1 << 31;
+        } else {
+            ok = ok && this_spi == *spi && seq == previous + 1;
+        }
+        previous = seq;
+    }
+    return ok;
+}
+
+/* IPsec for each of `rows` (proto[i] its IP protocol, payload_packets[i * 2 + d] its payload packets from each
+ * direction): IKE requests over UDP (with or without the non-ESP marker) and their answers, ESP in UDP with
+ * counting sequence numbers both ways, ESP and AH as IP protocols. score[i] as ipsec.py scores it;
+ * facts[i * 8 + ...]: IKE answered (an exchange), which evidence (0 none, 1 IKE, 2 ESP in UDP, 3 ESP or AH),
+ * and for IKE: marker, version, exchange type, answered, initiator SPI linked; for ESP or AH: the SPI where its
+ * sequence numbers count, else -1. Rows whose first packet has neither an IKE length field nor an ESP header
+ * (the candidate test of ipsec.py) are scored 0 without further tests. */
+void ipsec_handshakes(int64_t n_rows, const int64_t *rows, const int64_t *proto, const int64_t *payload_packets,
+                      const uint8_t *heads, int64_t n_heads, int64_t head_bytes, const int32_t *seq_len,
+                      const int32_t *seq_cap, int64_t width, const int64_t *n_seq, const int64_t *positions,
+                      int64_t k, int64_t m, double *score, int64_t *facts) {
+    const Packets p = {heads, n_heads, head_bytes, seq_len, seq_cap, width, n_seq, positions, k, m};
+    enum { IKE, EVIDENCE, MARKER, VERSION, EXCHANGE, ANSWERED, LINKED, SPI };
+    for (int64_t i = 0; i < n_rows; i++) {
+        int64_t *fact = facts + i * 8;
+        const int64_t r = rows[i], transport = proto[i];
+        memset(fact, 0, 8 * sizeof *fact);
+        fact[SPI] = -1;
+        score[i] = 0.0;
+        const int udp = transport == 17;
+        if (!udp && transport != 50 && transport != 51) continue;
+        const int64_t i0 = position(&p, r, 0, 0), r0 = position(&p, r, 1, 0);
+        const uint8_t *hi = head(&p, r, i0), *hr = head(&p, r, r0);
+        const int64_t size_i = size(&p, r, i0), size_r = size(&p, r, r0);
+        if (udp) {
+            const int ike = ((hi[17] == 0x10 || hi[17] == 0x20) && be32(hi + 24) == size_i)
+                            || ((hi[21] == 0x10 || hi[21] == 0x20) && be32(hi + 28) == size_i - 4);
+            const int64_t seq = be32(hi + 4);
+            const int esp = payload_packets[i * 2] >= 3 && payload_packets[i * 2 + 1] >= 3 && size_i >= 16
+                            && be32(hi) >= 256 && seq >= 1 && seq < (int64_t)1 << 31;
+            if (!ike && !esp) continue;
+        }
+        double s = 0.0;
+        for (int marker = 0; udp && i0 == 0 && marker < 2; marker++) {
+            const int o = marker ? 4 : 0;
+            if (!ike_header(hi, size_i, held(&p, r, i0), marker)) continue;
+            const int answer = ike_header(hr, size_r, held(&p, r, r0), marker);
+            const int linked = answer && !memcmp(hr + o, hi + o, 8);
+            const double level = linked ? 1.0 : answer ? 0.8 : 0.6;
+            s = level > s ? level : s;
+            fact[IKE] |= answer;
+            fact[EVIDENCE] = 1, fact[MARKER] = marker, fact[VERSION] = hi[o + 17], fact[EXCHANGE] = hi[o + 18];
+            fact[ANSWERED] = answer, fact[LINKED] = linked;
+        }
+        int64_t spi;
+        if (udp && esp_run(&p, r, 0, 0, 3, &spi) && esp_run(&p, r, 1, 0, 3, &spi) && !fact[IKE]) {
+            s = s > 0.9 ? s : 0.9;
+            fact[EVIDENCE] = 2;
+        }
+        if (!udp) {
+            const int run = esp_run(&p, r, 0, transport == 51 ? 4 : 0, 2, &spi);
+            s = 1.0;
+            fact[EVIDENCE] = 3;
+            fact[SPI] = run ? spi : -1;
+        }
+        score[i] = s;
+    }
+}
+
+/* SOCKS5 (socks.py): a greeting (05, n of 1-10 methods, the methods) at packet `client` and the method choice (05
+ * and one of the methods offered or FF, none acceptable; 2 bytes) at a later packet `server`. *greeting: whether the
+ * greeting is one; returns whether both are; *offered: n. */
+static int socks5(const Packets *p, int64_t r, int64_t client, int64_t server, int *greeting, int64_t *offered) {
+    const uint8_t *hc = head(p, r, client), *hs = head(p, r, server);
+    const int64_t n = hc[1];
+    *offered = n;
+    *greeting = client >= 0 && hc[0] == 5 && n >= 1 && n <= 10 && size(p, r, client) >= 2 + n && held(p, r, client) >= 2 + n;
+    int offer = 0;
+    for (int64_t j = 0; j < n && j < 10; j++) offer |= hc[2 + j] == hs[1];
+    return *greeting && server > client && size(p, r, server) == 2 && hs[0] == 5 && (offer || hs[1] == 0xFF);
+}
+
+/* Is the packet at idx the SOCKS5 request that follows a greeting? Its command and address type into fact[0..2]. */
+static void socks5_request(const Packets *p, int64_t r, int64_t idx, int64_t *fact) {
+    const uint8_t *h = head(p, r, idx);
+    fact[0] = h[0] == 5 && held(p, r, idx) >= 4, fact[1] = h[1], fact[2] = h[3];
+}
+
+/* SOCKS for each of `rows` (proto[i] its IP protocol; TCP only): score[i] 1 for a SOCKS5 greeting and choice
+ * (client first, or reversed: the responder greets and the initiator chooses after it) or a SOCKS4 request (04,
+ * command 1 or 2, at least 9 bytes) and grant (00, 5A-5D, 8 bytes); 0.3 for a greeting or a SOCKS4 request
+ * alone. facts[i * 6 + ...]: which evidence (0 none, 1 SOCKS5, 2 reversed, 3 SOCKS4); for SOCKS5 the methods
+ * offered, the method chosen, and whether the next packet of the greeting side is a request (and its command and
+ * address type); for SOCKS4 the command and the reply code. */
+void socks_handshakes(int64_t n_rows, const int64_t *rows, const int64_t *proto, const uint8_t *heads,
+                      int64_t n_heads, int64_t head_bytes, const int32_t *seq_len, const int32_t *seq_cap,
+                      int64_t width, const int64_t *n_seq, const int64_t *positions, int64_t k, int64_t m,
+                      double *score, int64_t *facts) {
+    const Packets p = {heads, n_heads, head_bytes, seq_len, seq_cap, width, n_seq, positions, k, m};
+    enum { EVIDENCE, OFFERED, CHOSEN, REQUEST };
+    for (int64_t i = 0; i < n_rows; i++) {
+        int64_t *fact = facts + i * 6;
+        const int64_t r = rows[i];
+        memset(fact, 0, 6 * sizeof *fact);
+        score[i] = 0.0;
+        if (proto[i] != 6) continue;
+        const int64_t i0 = position(&p, r, 0, 0), r0 = position(&p, r, 1, 0);
+        const uint8_t *hi = head(&p, r, i0), *hr = head(&p, r, r0);
+        if (hi[0] != 4 && hi[0] != 5 && hr[0] != 5) continue;           /* no SOCKS version opens either side */
+        int greeting, reverse_greeting;
+        int64_t offered, offered_reverse;
+        const int first = i0 == 0;
+        const int forward = socks5(&p, r, first ? i0 : -1, r0, &greeting, &offered);
+        const int64_t i_after = i0 > r0 ? i0 : position(&p, r, 0, 1);
+        const int reverse = !forward && socks5(&p, r, r0 >= 0 ? r0 : -1, i_after, &reverse_greeting, &offered_reverse);
+        const int request4 = first && hi[0] == 4 && (hi[1] == 1 || hi[1] == 2) && size(&p, r, i0) >= 9;
+        const int socks4 = request4 && size(&p, r, r0) == 8 && hr[0] == 0 && hr[1] >= 0x5A && hr[1] <= 0x5D;
+        score[i] = forward || reverse || socks4 ? 1.0 : greeting || request4 ? 0.3 : 0.0;
+        if (socks4) {
+            fact[EVIDENCE] = 3, fact[OFFERED] = hi[1], fact[CHOSEN] = hr[1];
+        } else if (reverse) {
+            fact[EVIDENCE] = 2, fact[OFFERED] = offered_reverse, fact[CHOSEN] = head(&p, r, i_after)[1];
+            socks5_request(&p, r, position(&p, r, 1, 1), fact + REQUEST);
+        } else if (forward) {
+            fact[EVIDENCE] = 1, fact[OFFERED] = offered, fact[CHOSEN] = hr[1];
+            socks5_request(&p, r, position(&p, r, 0, 1), fact + REQUEST);
+        }
+    }
+}
