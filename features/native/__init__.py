@@ -376,6 +376,9 @@ def websocket_payloads(data, lengths, rows):
 
 
 
+_PACKETS = (_P, _I, _I, _P, _P, _I, _P, _P, _I, _I)      # the arrays of _packet_arguments
+
+
 def _packet_arguments(packets, rows):
     """The arguments handshakes.c reads a view's packets from (SignatureView.packets): heads, sizes, bytes held,
     packets per row and positions, of all the rows, and the `rows` to test."""
@@ -393,8 +396,7 @@ def _packet_arguments(packets, rows):
                                            _ptr(n_seq), _ptr(positions), positions.shape[1], positions.shape[2])
 
 
-_openvpn_handshakes = declare("openvpn_handshakes", _I, _P, _P, _P, _I, _I, _P, _P, _I, _P, _P, _I, _I,
-                              _P, _P, _P, _P)
+_openvpn_handshakes = declare("openvpn_handshakes", _I, _P, _P, *_PACKETS, _P, _P, _P, _P)
 
 
 def openvpn_handshakes(packets, rows, proto):
@@ -408,30 +410,62 @@ def openvpn_handshakes(packets, rows, proto):
     return out
 
 
-_ipsec_handshakes = declare("ipsec_handshakes", _I, _P, _P, _P, _P, _I, _I, _P, _P, _I, _P, _P, _I, _I, _P, _P)
+def _scored(kernel, packets, rows, proto, n_facts, *before):
+    """Run a handshakes.c kernel that scores each of `rows` (IP protocol `proto`) and notes `n_facts` integers about
+    it; `before`: its arguments between proto and the packets. Returns (score, facts (n, n_facts))."""
+    keep, (n, rows_ptr), arrays = _packet_arguments(packets, rows)
+    proto = np.ascontiguousarray(proto, np.int64)
+    score, facts = np.empty(n, np.float64), np.empty((n, n_facts), np.int64)
+    kernel(n, rows_ptr, _ptr(proto), *before, *arrays, _ptr(score, np.float64), _ptr(facts))
+    return score, facts
+
+
+_ipsec_handshakes = declare("ipsec_handshakes", _I, _P, _P, _P, *_PACKETS, _P, _P)
 IPSEC_FACTS = ("ike", "evidence", "marker", "version", "exchange", "answered", "linked", "spi")
 
 
 def ipsec_handshakes(packets, rows, proto, payload_packets):
     """(score, facts (n, 8), columns IPSEC_FACTS) of IPsec for each of `rows` (IP protocol `proto`, payload
     packets from each direction `payload_packets`): IKE exchanges, ESP in UDP, ESP and AH (see handshakes.c)."""
-    keep, (n, rows_ptr), arrays = _packet_arguments(packets, rows)
-    proto = np.ascontiguousarray(proto, np.int64)
     payload_packets = np.ascontiguousarray(payload_packets, np.int64)
-    score, facts = np.empty(n, np.float64), np.empty((n, len(IPSEC_FACTS)), np.int64)
-    _ipsec_handshakes(n, rows_ptr, _ptr(proto), _ptr(payload_packets), *arrays, _ptr(score, np.float64), _ptr(facts))
-    return score, facts
+    return _scored(_ipsec_handshakes, packets, rows, proto, len(IPSEC_FACTS), _ptr(payload_packets))
 
 
-_socks_handshakes = declare("socks_handshakes", _I, _P, _P, _P, _I, _I, _P, _P, _I, _P, _P, _I, _I, _P, _P)
+_socks_handshakes = declare("socks_handshakes", _I, _P, _P, *_PACKETS, _P, _P)
 SOCKS_FACTS = ("evidence", "offered", "chosen", "request", "command", "address_type")
 
 
 def socks_handshakes(packets, rows, proto):
     """(score, facts (n, 6), columns SOCKS_FACTS) of SOCKS4 and SOCKS5 for each of `rows` (IP protocol `proto`)
     (see handshakes.c)."""
-    keep, (n, rows_ptr), arrays = _packet_arguments(packets, rows)
-    proto = np.ascontiguousarray(proto, np.int64)
-    score, facts = np.empty(n, np.float64), np.empty((n, len(SOCKS_FACTS)), np.int64)
-    _socks_handshakes(n, rows_ptr, _ptr(proto), *arrays, _ptr(score, np.float64), _ptr(facts))
-    return score, facts
+    return _scored(_socks_handshakes, packets, rows, proto, len(SOCKS_FACTS))
+
+
+_wireguard_handshakes = declare("wireguard_handshakes", _I, _P, _P, *_PACKETS, _P, _P)
+
+
+def wireguard_handshakes(packets, rows, proto):
+    """(score, evidence): WireGuard for each of `rows` (IP protocol `proto`); evidence 1 linked handshake, 2
+    transport data both ways, 0 none (see handshakes.c)."""
+    score, evidence = _scored(_wireguard_handshakes, packets, rows, proto, 1)
+    return score, evidence[:, 0]
+
+
+_l2tp_handshakes = declare("l2tp_handshakes", _I, _P, _P, *_PACKETS, _P, _P)
+
+
+def l2tp_handshakes(packets, rows, proto):
+    """(score, answered, version, reply size): L2TP's SCCRQ and SCCRP for each of `rows` (IP protocol `proto`)
+    (see handshakes.c)."""
+    score, facts = _scored(_l2tp_handshakes, packets, rows, proto, 3)
+    return (score, *facts.T)
+
+
+_pptp_handshakes = declare("pptp_handshakes", _I, _P, _P, *_PACKETS, _P, _P)
+
+
+def pptp_handshakes(packets, rows, proto):
+    """(score, evidence): PPTP for each of `rows` (IP protocol `proto`); evidence 1 control exchange, 2 enhanced
+    GRE, 0 none (see handshakes.c)."""
+    score, evidence = _scored(_pptp_handshakes, packets, rows, proto, 1)
+    return score, evidence[:, 0]

@@ -243,3 +243,128 @@ void socks_handshakes(int64_t n_rows, const int64_t *rows, const int64_t *proto,
         }
     }
 }
+
+static int64_t be16(const uint8_t *h) { return (int64_t)h[0] << 8 | h[1]; }
+
+static int64_t le32(const uint8_t *h) { return (int64_t)h[0] | h[1] << 8 | h[2] << 16 | (int64_t)h[3] << 24; }
+
+/* WireGuard (wireguard.py): a message of type `kind` (then three zero bytes). */
+static int wireguard_message(const uint8_t *h, int kind) { return h[0] == kind && !h[1] && !h[2] && !h[3]; }
+
+/* The first 3 payload packets of a direction are transport data (type 4, at least 32 bytes, a multiple of 16)
+ * with one receiver index and counters that increase (as signed 64-bit numbers, as numpy compares them). */
+static int wireguard_transport(const Packets *p, int64_t r, int64_t direction) {
+    const uint8_t *first = NULL;
+    int64_t last = -1;
+    for (int64_t j = 0; j < 3; j++) {
+        const int64_t idx = position(p, r, direction, j), n = size(p, r, idx);
+        const uint8_t *h = head(p, r, idx);
+        if (idx < 0 || held(p, r, idx) < 16 || !wireguard_message(h, 4) || n < 32 || n % 16) return 0;
+        if (first && memcmp(h + 4, first + 4, 4)) return 0;
+        first = first ? first : h;
+        const int64_t counter = (int64_t)((uint64_t)le32(h + 8) | (uint64_t)le32(h + 12) << 32);
+        if (counter <= last) return 0;
+        last = counter;
+    }
+    return 1;
+}
+
+/* WireGuard for each of `rows` (UDP only; the first packet a message type 1-4 with three zero bytes): score[i]
+ * 1 for a handshake initiation (148 bytes) answered by a response (92 bytes) whose receiver index is the
+ * initiator's sender index, 0.8 for transport data both ways, 0.3 for an initiation alone; evidence[i] 1 for
+ * the linked handshake, 2 for transport data both ways, else 0. */
+void wireguard_handshakes(int64_t n_rows, const int64_t *rows, const int64_t *proto, const uint8_t *heads,
+                          int64_t n_heads, int64_t head_bytes, const int32_t *seq_len, const int32_t *seq_cap,
+                          int64_t width, const int64_t *n_seq, const int64_t *positions, int64_t k, int64_t m,
+                          double *score, int64_t *evidence) {
+    const Packets p = {heads, n_heads, head_bytes, seq_len, seq_cap, width, n_seq, positions, k, m};
+    for (int64_t i = 0; i < n_rows; i++) {
+        const int64_t r = rows[i], i0 = position(&p, r, 0, 0), r0 = position(&p, r, 1, 0);
+        const uint8_t *hi = head(&p, r, i0), *hr = head(&p, r, r0);
+        score[i] = 0.0;
+        evidence[i] = 0;
+        if (proto[i] != 17 || hi[0] < 1 || hi[0] > 4 || hi[1] || hi[2] || hi[3]) continue;
+        const int initiation = i0 == 0 && wireguard_message(hi, 1) && size(&p, r, i0) == 148;
+        const int linked = initiation && wireguard_message(hr, 2) && size(&p, r, r0) == 92 && held(&p, r, r0) >= 12
+                           && !memcmp(hr + 8, hi + 4, 4);
+        const int data = wireguard_transport(&p, r, 0) && wireguard_transport(&p, r, 1);
+        score[i] = linked ? 1.0 : data ? 0.8 : initiation ? 0.3 : 0.0;
+        evidence[i] = linked ? 1 : data ? 2 : 0;
+    }
+}
+
+/* L2TP (l2tp.py): a control message behind `offset` bytes (T, L and S bits, version 2 or 3, a length field that
+ * equals the payload) whose first AVP is the Message Type `message`; *version: its version. */
+static int l2tp_control(const uint8_t *h, int64_t size, int64_t held, int64_t offset, int64_t message,
+                        int64_t *version) {
+    const uint8_t *avp = h + offset + 12;
+    *version = h[offset + 1] & 0x0F;
+    return held >= offset + 20 && (h[offset] & 0xC8) == 0xC8 && (*version == 2 || *version == 3)
+           && be16(h + offset + 2) == size - offset && (be16(avp) & 0x03FF) == 8 && be16(avp + 2) == 0
+           && be16(avp + 4) == 0 && be16(avp + 6) == message;
+}
+
+/* L2TP for each of `rows` (over UDP, or IP protocol 115 behind a zero session id): score[i] 1 for an SCCRQ from
+ * the initiator answered by an SCCRP in the responder's first or second message, 0.3 for the SCCRQ alone;
+ * facts[i * 3 + ...]: whether it was answered, the SCCRQ's version, the SCCRP's size. */
+void l2tp_handshakes(int64_t n_rows, const int64_t *rows, const int64_t *proto, const uint8_t *heads,
+                     int64_t n_heads, int64_t head_bytes, const int32_t *seq_len, const int32_t *seq_cap,
+                     int64_t width, const int64_t *n_seq, const int64_t *positions, int64_t k, int64_t m,
+                     double *score, int64_t *facts) {
+    const Packets p = {heads, n_heads, head_bytes, seq_len, seq_cap, width, n_seq, positions, k, m};
+    for (int64_t i = 0; i < n_rows; i++) {
+        const int64_t r = rows[i], i0 = position(&p, r, 0, 0);
+        const uint8_t *hi = head(&p, r, i0);
+        const int64_t size_i = size(&p, r, i0), offset = proto[i] == 115 ? 4 : 0;
+        int64_t *fact = facts + i * 3, version;
+        score[i] = 0.0;
+        fact[0] = fact[1] = fact[2] = 0;
+        /* Control bits and a length field that equals the payload: few datagrams of other protocols have both. */
+        if ((proto[i] != 17 && proto[i] != 115) || (hi[offset] & 0xC8) != 0xC8 || be16(hi + offset + 2) != size_i - offset)
+            continue;
+        if ((offset && be32(hi) != 0) || i0 != 0 || !l2tp_control(hi, size_i, held(&p, r, i0), offset, 1, &version))
+            continue;
+        score[i] = 0.3;
+        fact[1] = version;
+        /* The SCCRP may come second, after a ZLB that acknowledges a retransmitted SCCRQ on a lossy link. */
+        for (int64_t j = 0; j < 2; j++) {
+            const int64_t r0 = position(&p, r, 1, j);
+            int64_t reply_version;
+            if (l2tp_control(head(&p, r, r0), size(&p, r, r0), held(&p, r, r0), offset, 2, &reply_version)) {
+                score[i] = 1.0;
+                fact[0] = 1, fact[2] = size(&p, r, r0);
+                break;
+            }
+        }
+    }
+}
+
+/* PPTP (pptp.py): a control message of `type` with its length, message type 1 and the magic cookie. */
+static int pptp_control(const uint8_t *h, int64_t size, int64_t held, int64_t type) {
+    return held >= 10 && be16(h) == size && be16(h + 2) == 1 && be32(h + 4) == 0x1A2B3C4D && be16(h + 8) == type;
+}
+
+/* PPTP for each of `rows`: score[i] 1 for a Start-Control-Connection-Request from the initiator (TCP) answered by a
+ * Reply, or enhanced GRE (IP protocol 47, version 1, key present) carrying PPP; 0.3 for the request alone.
+ * evidence[i] 1 for the control exchange, 2 for GRE, else 0. */
+void pptp_handshakes(int64_t n_rows, const int64_t *rows, const int64_t *proto, const uint8_t *heads,
+                     int64_t n_heads, int64_t head_bytes, const int32_t *seq_len, const int32_t *seq_cap,
+                     int64_t width, const int64_t *n_seq, const int64_t *positions, int64_t k, int64_t m,
+                     double *score, int64_t *evidence) {
+    const Packets p = {heads, n_heads, head_bytes, seq_len, seq_cap, width, n_seq, positions, k, m};
+    for (int64_t i = 0; i < n_rows; i++) {
+        const int64_t r = rows[i], i0 = position(&p, r, 0, 0), r0 = position(&p, r, 1, 0);
+        const uint8_t *hi = head(&p, r, i0), *hr = head(&p, r, r0);
+        score[i] = 0.0;
+        evidence[i] = 0;
+        if (proto[i] == 6 && be32(hi + 4) == 0x1A2B3C4D) {
+            const int request = i0 == 0 && pptp_control(hi, size(&p, r, i0), held(&p, r, i0), 1);
+            const int control = request && pptp_control(hr, size(&p, r, r0), held(&p, r, r0), 2);
+            score[i] = control ? 1.0 : request ? 0.3 : 0.0;
+            evidence[i] = control;
+        } else if (proto[i] == 47 && held(&p, r, i0) >= 8 && (hi[1] & 0x07) == 1 && (hi[0] & 0x20) && be16(hi + 2) == 0x880B) {
+            score[i] = 1.0;
+            evidence[i] = 2;
+        }
+    }
+}

@@ -7,6 +7,7 @@ a module with `SIGNATURE = Signature(...)` (or `SIGNATURES = (...)`) and naming 
 from __future__ import annotations
 
 import importlib
+from functools import lru_cache
 
 import numpy as np
 
@@ -47,9 +48,6 @@ def well_known_port(proto, responder_port):
     return np.isin(np.asarray(proto, np.int64) << 16 | responder_port, _PORT_KEYS).astype(np.int8)
 
 
-_PROTOCOL_BITS = sum(1 << j for j, sig in enumerate(REGISTRY) if sig.kind == "protocol")
-
-
 def run_signatures(rows, columns: dict, responder_port) -> dict:
     """Every registered signature over the ended flows: score and extra columns, plus the names that fired
     and their evidence."""
@@ -82,9 +80,17 @@ def _joined_names(fired: np.ndarray):
     once per flow."""
     combos = np.unique(fired)
     which = np.searchsorted(combos, fired)          # unique(return_inverse=True) argsorts the codes: 5x slower
-    names = [[",".join(sig.name for j, sig in enumerate(REGISTRY) if code >> j & 1) for code in codes.tolist()]
-             for codes in (combos & ~_PROTOCOL_BITS, combos & _PROTOCOL_BITS)]
-    return tuple(np.array(n, object)[which] for n in names)
+    names = [_names(code) for code in combos.tolist()]
+    return tuple(np.array([pair[kind] for pair in names], object)[which] for kind in (0, 1))
+
+
+@lru_cache(maxsize=4096)
+def _names(code: int) -> tuple:
+    """The names of the VPN/proxy/tunnel signatures and of the protocol signatures whose bits are set in `code`,
+    each comma separated: the same combinations come back drain after drain."""
+    fired = [sig for j, sig in enumerate(REGISTRY) if code >> j & 1]
+    return (",".join(sig.name for sig in fired if sig.kind != "protocol"),
+            ",".join(sig.name for sig in fired if sig.kind == "protocol"))
 
 
 __all__ = ["Detection", "REGISTRY", "Signature", "SignatureView", "register", "run_signatures", "well_known_port"]

@@ -221,17 +221,13 @@ def u8(data, pos):
     return data[:, pos].astype(np.int64)
 
 
-# The bytes of a field read as one integer of that byte order: a shift and an or per byte cost five times more.
+# The bytes of a field read as one big-endian integer: a shift and an or per byte cost five times more.
 def u16(data, pos):
     return data[:, pos:pos + 2].view(">u2")[:, 0].astype(np.int64)
 
 
 def u32(data, pos):
     return data[:, pos:pos + 4].view(">u4")[:, 0].astype(np.int64)
-
-
-def u32le(data, pos):
-    return data[:, pos:pos + 4].view("<u4")[:, 0].astype(np.int64)
 
 
 def one_of(values, choices) -> np.ndarray:
@@ -262,10 +258,6 @@ def startswith_any(data, lengths, literals):
     for literal in literals:
         out |= startswith(data, lengths, literal)
     return out
-
-
-def same_bytes(a, a_pos, b, b_pos, n):
-    return (a[:, a_pos:a_pos + n] == b[:, b_pos:b_pos + n]).all(1)
 
 
 def find_in_rows(data, lengths, rows, needle: bytes) -> dict:
