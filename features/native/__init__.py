@@ -283,16 +283,16 @@ def distinct_spans(data, rows, off, length):
 _dns_questions = declare("dns_questions", _I, _P, _I, _P, _P, _I, _P, _P, _P, _P, _P)
 
 
-def dns_questions(data, lengths, tcp, response: bool):
+def dns_questions(data, lengths, tcp, response: bool, entropy: bool = True):
     """(id, name length, longest label, question type, name entropy) of the DNS message opening each row;
-    id -1 where there is none (see dns.c)."""
+    id -1 where there is none; entropy None unless asked for (see dns.c)."""
     data = np.ascontiguousarray(data, np.uint8)
     lengths = np.ascontiguousarray(lengths, np.int64)
     tcp = np.ascontiguousarray(tcp, np.bool_)
     m = len(data)
-    out = [np.zeros(m, np.int64) for _ in range(4)] + [np.zeros(m, np.float64)]
+    out = [np.zeros(m, np.int64) for _ in range(4)] + [np.zeros(m, np.float64) if entropy else None]
     _dns_questions(m, _ptr(data, np.uint8), data.shape[1], _ptr(lengths), _ptr(tcp, np.bool_), int(response),
-                   *(_ptr(a, a.dtype) for a in out))
+                   *(None if a is None else _ptr(a, a.dtype) for a in out))
     return out
 
 
@@ -410,14 +410,15 @@ def openvpn_handshakes(packets, rows, proto):
     return out
 
 
-def _scored(kernel, packets, rows, proto, n_facts, *before):
+def _scored(kernel, packets, rows, proto, n_facts=0, *before):
     """Run a handshakes.c kernel that scores each of `rows` (IP protocol `proto`) and notes `n_facts` integers about
-    it; `before`: its arguments between proto and the packets. Returns (score, facts (n, n_facts))."""
+    it, if any; `before`: its arguments between proto and the packets. Returns the scores, and the facts (n, n_facts)
+    if any."""
     keep, (n, rows_ptr), arrays = _packet_arguments(packets, rows)
     proto = np.ascontiguousarray(proto, np.int64)
     score, facts = np.empty(n, np.float64), np.empty((n, n_facts), np.int64)
-    kernel(n, rows_ptr, _ptr(proto), *before, *arrays, _ptr(score, np.float64), _ptr(facts))
-    return score, facts
+    kernel(n, rows_ptr, _ptr(proto), *before, *arrays, _ptr(score, np.float64), *((_ptr(facts),) if n_facts else ()))
+    return (score, facts) if n_facts else score
 
 
 _ipsec_handshakes = declare("ipsec_handshakes", _I, _P, _P, _P, *_PACKETS, _P, _P)
@@ -469,3 +470,23 @@ def pptp_handshakes(packets, rows, proto):
     GRE, 0 none (see handshakes.c)."""
     score, evidence = _scored(_pptp_handshakes, packets, rows, proto, 1)
     return score, evidence[:, 0]
+
+
+_quic_handshakes = declare("quic_handshakes", _I, _P, _P, *_PACKETS, _P)
+_dtls_handshakes = declare("dtls_handshakes", _I, _P, _P, *_PACKETS, _P)
+_stun_handshakes = declare("stun_handshakes", _I, _P, _P, *_PACKETS, _P)
+
+
+def quic_handshakes(packets, rows, proto):
+    """Score of QUIC's Initial and answer for each of `rows` (IP protocol `proto`) (see handshakes.c)."""
+    return _scored(_quic_handshakes, packets, rows, proto)
+
+
+def dtls_handshakes(packets, rows, proto):
+    """Score of a DTLS ClientHello and answer for each of `rows` (IP protocol `proto`) (see handshakes.c)."""
+    return _scored(_dtls_handshakes, packets, rows, proto)
+
+
+def stun_handshakes(packets, rows, proto):
+    """Score of STUN messages both ways for each of `rows` (IP protocol `proto`) (see handshakes.c)."""
+    return _scored(_stun_handshakes, packets, rows, proto)
