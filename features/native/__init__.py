@@ -490,3 +490,18 @@ def dtls_handshakes(packets, rows, proto):
 def stun_handshakes(packets, rows, proto):
     """Score of STUN messages both ways for each of `rows` (IP protocol `proto`) (see handshakes.c)."""
     return _scored(_stun_handshakes, packets, rows, proto)
+
+
+_segment_sums = declare("segment_sums", _I, _P, _P, _P)
+
+
+def segment_sums(terms, lengths):
+    """The sums of consecutive segments of `terms` (float64), `lengths` long each, equal to numpy's sums of those
+    slices bit for bit (see websocket.c)."""
+    terms = np.ascontiguousarray(terms, np.float64)
+    lengths = np.ascontiguousarray(lengths, np.int64)
+    if lengths.sum() > len(terms):
+        raise ValueError("segments past the end of the terms")
+    out = np.empty(len(lengths), np.float64)
+    _segment_sums(len(lengths), _ptr(terms, np.float64), _ptr(lengths), _ptr(out, np.float64))
+    return out

@@ -68,3 +68,36 @@ void websocket_payloads(int64_t n_rows, const uint8_t *data, int64_t width, cons
         }
     }
 }
+
+/* numpy's pairwise summation of n doubles, as np.add.reduce sums a contiguous float64 array: fewer than 8 in
+ * order, up to 128 in 8 running sums, more in halves (the first a multiple of 8). A sum here equals numpy's bit
+ * for bit (the build does not contract or reorder floating-point operations). */
+static double pairwise_sum(const double *a, int64_t n) {
+    if (n < 8) {
+        double sum = -0.0;
+        for (int64_t i = 0; i < n; i++) sum += a[i];
+        return sum;
+    }
+    if (n <= 128) {
+        double r[8];
+        int64_t i;
+        for (int j = 0; j < 8; j++) r[j] = a[j];
+        for (i = 8; i < n - n % 8; i += 8)
+            for (int j = 0; j < 8; j++) r[j] += a[i + j];
+        double sum = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+        for (; i < n; i++) sum += a[i];
+        return sum;
+    }
+    int64_t half = n / 2;
+    half -= half % 8;
+    return pairwise_sum(a, half) + pairwise_sum(a + half, n - half);
+}
+
+/* out[i]: the sum of the i-th of consecutive segments of `terms` (lengths[i] each), as numpy's sum of that slice
+ * gives it (its reduction starts from 0): one call for the entropies of all payloads instead of one each. */
+void segment_sums(int64_t n_segments, const double *terms, const int64_t *lengths, double *out) {
+    for (int64_t i = 0; i < n_segments; i++) {
+        out[i] = 0.0 + pairwise_sum(terms, lengths[i]);
+        terms += lengths[i];
+    }
+}
