@@ -83,7 +83,7 @@ class SignatureView:
         """The same view over only the flows in `mask`: signatures check cheap candidates first and run
         their full tests on those alone."""
         where = np.flatnonzero(mask)
-        return SignatureView(RowsSubset(self.rows, where), _LazyColumns(self.columns, mask), self._root,
+        return SignatureView(RowsSubset(self.rows, where), _LazyColumns(self.columns, where), self._root,
                              self._at[where])
 
     def memo(self, key, make):
@@ -182,14 +182,15 @@ def _clip(idx, top):
 
 
 class _LazyColumns(dict):
-    """Feature columns restricted to some flows, each sliced on first use."""
+    """Feature columns restricted to some flows (their rows `where`), each gathered on first use: a boolean mask
+    over all flows would read every one of them again for each column."""
 
-    def __init__(self, columns: dict, mask: np.ndarray):
+    def __init__(self, columns: dict, where: np.ndarray):
         super().__init__()
-        self._columns, self._mask = columns, mask
+        self._columns, self._where = columns, where
 
     def __missing__(self, name):
-        value = self[name] = np.asarray(self._columns[name])[self._mask]
+        value = self[name] = np.asarray(self._columns[name])[self._where]
         return value
 
 
