@@ -19,10 +19,16 @@ void sequence_positions(int64_t m, const int8_t *seq_dir, int64_t width, const i
     }
 }
 
+/* Is n a multiple of the divisor whose `inverse` is UINT64_MAX / divisor + 1? (Lemire, Kaser and Kurz, "Faster
+ * remainder by direct computation", 2019: exact for every 32-bit n and divisor; a multiplication where a division
+ * per packet cost most of the pass.) */
+static int divisible(uint32_t n, uint64_t inverse) { return (uint64_t)n * inverse <= inverse - 1; }
+
 /* Tor's cells (tor.py): the share of row r's responder payload packets among its first n_seq[r] whose size is a
- * multiple of `a` or of `b`, 0 where it has none; divided as numpy divides the two counts. */
+ * multiple of `a` or of `b` (positive, below 2^32), 0 where it has none; divided as numpy divides the two counts. */
 void cell_share(int64_t m, const int32_t *seq_len, const int8_t *seq_dir, int64_t width, const int64_t *n_seq,
                 int64_t a, int64_t b, double *out) {
+    const uint64_t inverse_a = UINT64_MAX / (uint64_t)a + 1, inverse_b = UINT64_MAX / (uint64_t)b + 1;
     for (int64_t r = 0; r < m; r++) {
         const int32_t *sizes = seq_len + r * width;
         const int8_t *dirs = seq_dir + r * width;
@@ -32,8 +38,7 @@ void cell_share(int64_t m, const int32_t *seq_len, const int8_t *seq_dir, int64_
             const int32_t size = sizes[j];
             if (dirs[j] != 1 || size <= 0) continue;
             down++;
-            /* 32-bit divisions, and none for sizes below a record: a 64-bit one per packet cost more than numpy */
-            cells += (size >= a && size % (int32_t)a == 0) || (size >= b && size % (int32_t)b == 0);
+            cells += (size >= a && divisible((uint32_t)size, inverse_a)) || (size >= b && divisible((uint32_t)size, inverse_b));
         }
         out[r] = down > 0 ? (double)cells / (double)down : 0.0;
     }
