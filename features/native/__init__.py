@@ -505,3 +505,18 @@ def segment_sums(terms, lengths):
     out = np.empty(len(lengths), np.float64)
     _segment_sums(len(lengths), _ptr(terms, np.float64), _ptr(lengths), _ptr(out, np.float64))
     return out
+
+
+_fake_tls_finished = declare("fake_tls_finished", _I, _P, _I, _P, _P, _I, _P)
+
+
+def fake_tls_finished(data, lengths, rows, finished_at_most):
+    """Per row of `rows` of server stream prefixes: the length of the handshake record after ServerHello and
+    ChangeCipherSpec where it is longer than `finished_at_most`, else -1 (see handshakes.c)."""
+    data = np.ascontiguousarray(data, np.uint8)
+    lengths = np.ascontiguousarray(lengths, np.int64)
+    rows = np.ascontiguousarray(rows, np.int64)
+    out = np.empty(len(rows), np.int64)
+    _fake_tls_finished(len(rows), _ptr(data, np.uint8), data.shape[1], _ptr(lengths), _ptr(rows), finished_at_most,
+                       _ptr(out))
+    return out
