@@ -47,10 +47,12 @@ static int openvpn_framed(const Packets *p, int64_t r, int64_t idx, int64_t offs
 }
 
 /* For each of `rows` (proto[i] its transport: 17 UDP, 6 TCP behind a 2-byte length): level[i] 3 for a client
- * hard reset (opcode 7 or 10, key id 0, first packet) answered by a server hard reset whose session id is echoed
- * by the server or kept in a later client control packet, 2 for the exchange alone, 1 for the client's reset
- * alone, else 0; opcode[i] the client's opcode; echo[i] where the server head repeats the client's session id
- * (-1 if nowhere, or no exchange); kept[i] how many of the client's 2nd-4th packets keep it. */
+ * hard reset (P_CONTROL_HARD_RESET_CLIENT_V2 or _V3 for tls-crypt-v2, key id 0, first packet) answered by a server
+ * hard reset (P_CONTROL_HARD_RESET_SERVER_V2) whose session id is echoed by the server or kept in a later client
+ * control packet (P_CONTROL_V1, P_ACK_V1 or a reset), 2 for the exchange alone, 1 for the client's reset alone,
+ * else 0; where the first packet's opcode byte is no client reset, nothing more is read. opcode[i] the client's
+ * opcode; echo[i] where the server head repeats the client's session id (-1 if nowhere, or no exchange); kept[i]
+ * how many of the client's 2nd-4th packets keep it. */
 void openvpn_handshakes(int64_t n_rows, const int64_t *rows, const int64_t *proto, const uint8_t *heads,
                         int64_t n_heads, int64_t head_bytes, const int32_t *seq_len, const int32_t *seq_cap,
                         int64_t width, const int64_t *n_seq, const int64_t *positions, int64_t k, int64_t m,
@@ -62,6 +64,8 @@ void openvpn_handshakes(int64_t n_rows, const int64_t *rows, const int64_t *prot
         echo[i] = -1;
         if (proto[i] != 6 && proto[i] != 17) continue;
         const int64_t c0 = position(&p, r, 0, 0), s0 = position(&p, r, 1, 0);
+        const uint8_t reset = head(&p, r, c0)[offset];
+        if (reset != 0x38 && reset != 0x50) continue;                  /* opcode 7 or 10, key id 0 */
         int64_t client, server;
         const int ok_c = openvpn_framed(&p, r, c0, offset, &client);
         const int ok_s = openvpn_framed(&p, r, s0, offset, &server);

@@ -10,7 +10,7 @@ import numpy as np
 
 from features import native
 from features.extract import _kernel as k
-from features.signatures.base import TCP, UDP, Detection, Signature, SignatureView, one_of, rows_with
+from features.signatures.base import TCP, Detection, Signature, SignatureView, rows_with
 
 HMAC_SIZES = {20: "SHA1", 32: "SHA256", 48: "SHA384", 64: "SHA512"}
 
@@ -42,20 +42,15 @@ SCORES = np.array([0.0, 0.3, 0.7, 1.0])
 
 
 def detect(view: SignatureView) -> Detection:
-    h0 = view.head(view.index(0))
-    # P_CONTROL_HARD_RESET_CLIENT_V2 or _V3 (tls-crypt-v2), key id 0; the exchange is tested in handshakes.c.
-    resets = (0x38, 0x50)
-    candidates = ((view.proto == UDP) & one_of(h0[:, 0], resets)) | ((view.proto == TCP) & one_of(h0[:, 2], resets))
-    rows = np.flatnonzero(candidates)
+    # The hard-reset exchange, framing, session id echoed and kept: handshakes.c, one pass over the flows' packets.
     packets, at = view.packets()
-    proto = view.proto[rows]
-    level, opcode, echo, kept = native.openvpn_handshakes(packets, at[rows], proto)
-    score = np.zeros(view.m)
-    score[rows] = SCORES[level]
+    level, opcode, echo, kept = native.openvpn_handshakes(packets, at, view.proto)
+    score = SCORES[level]
+    exchange = level >= 2
     evidence = {}
-    sizes = (view.size(view.index(0))[rows], view.size(view.index(1))[rows])
-    for _, r, transport, op, echoed, kept_in, client_size, server_size in rows_with(level >= 2, rows, proto, opcode,
-                                                                                    echo, kept, *sizes):
+    sizes = view.size(view.index(0)), view.size(view.index(1))
+    for r, transport, op, echoed, kept_in, client_size, server_size in rows_with(exchange, view.proto, opcode, echo,
+                                                                                 kept, *sizes):
         name, offset = ("tcp", 2) if transport == TCP else ("udp", 0)
         if echoed == offset + 14:
             mode = "no tls-auth"
