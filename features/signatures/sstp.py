@@ -13,10 +13,11 @@ REQUEST = b"SSTP_DUPLEX_POST /sra_{BA195980-CD49-458b-9E23-C84EE0ADCD75}/"
 
 def detect(view: SignatureView) -> Detection:
     client, clen = view.prefix(0)
-    # The request's first bytes (SSH banners start with "SS" too), or the control framing's first (its first
-    # packet's head is read for the few candidates alone).
+    h0 = view.head(view.index(0))
+    # The request's first bytes (SSH banners start with "SS" too), or the control framing's first two.
     request = (client[:, 0] == ord("S")) & (client[:, 2] == ord("T"))
-    candidates = (view.proto == TCP) & (request | (client[:, 0] == 0x10))
+    framing = (client[:, 0] == 0x10) & (h0[:, 0] == 0x10) & (h0[:, 1] == 0x01)
+    candidates = (view.proto == TCP) & (request | framing)
     return on_candidates(view, candidates, _detect)
 
 
