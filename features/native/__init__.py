@@ -340,23 +340,26 @@ def sequence_bursts(seq_len, seq_dir, n_seq):
 
 
 
-_inner_handshakes = declare("inner_handshakes", _I, _P, _P, _I, _P, _I, _I, _P, _I, _P, _P, _P, _P)
+_inner_handshakes = declare("inner_handshakes", _I, _P, _P, _P, _I, _P, _I, _I, _P, _I, _P, _P, _P, _P)
 
 
-def inner_handshakes(seq_len, seq_dir, n_seq, first, stop, hello, flight, finished):
-    """(level, start, sizes (m, 3)): per row, the burst start in [first, stop) with the most parts of an inner TLS
-    handshake shape (a client burst in the `hello` size range, a server burst of at least `flight`, a client
-    burst in the `finished` range, in a row), how many, and the three bursts' sizes (see sequence.c)."""
+def inner_handshakes(sequences, rows, first, stop, hello, flight, finished):
+    """(level, start, sizes (n, 3)): for each of `rows` of the payload sequences (seq_len, seq_dir, n_seq), the
+    burst start in [first, stop) with the most parts of an inner TLS handshake shape (a client burst in the
+    `hello` size range, a server burst of at least `flight`, a client burst in the `finished` range, in a row),
+    how many, and the three bursts' sizes (see sequence.c)."""
     if stop + 2 > 16:
         raise ValueError("inner_handshakes looks at the first 16 bursts")
+    seq_len, seq_dir, n_seq = sequences
     seq_len = np.ascontiguousarray(seq_len, np.int32)
     seq_dir = np.ascontiguousarray(seq_dir, np.int8)
     n_seq = np.ascontiguousarray(n_seq, np.int64)
+    rows = np.ascontiguousarray(rows, np.int64)
     hello, finished = np.array(hello, np.int64), np.array(finished, np.int64)
-    m = len(seq_len)
-    level, start, sizes = np.empty(m, np.int64), np.empty(m, np.int64), np.empty((m, 3), np.int64)
-    _inner_handshakes(m, _ptr(seq_len, np.int32), _ptr(seq_dir, np.int8), seq_len.shape[1], _ptr(n_seq), first, stop,
-                      _ptr(hello), flight, _ptr(finished), _ptr(level), _ptr(start), _ptr(sizes))
+    n = len(rows)
+    level, start, sizes = np.empty(n, np.int64), np.empty(n, np.int64), np.empty((n, 3), np.int64)
+    _inner_handshakes(n, _ptr(rows), _ptr(seq_len, np.int32), _ptr(seq_dir, np.int8), seq_len.shape[1], _ptr(n_seq),
+                      first, stop, _ptr(hello), flight, _ptr(finished), _ptr(level), _ptr(start), _ptr(sizes))
     return level, start, sizes
 
 _websocket_payloads = declare("websocket_payloads", _I, _P, _I, _P, _P, _P, _P, _P)

@@ -63,15 +63,17 @@ void sequence_bursts(int64_t m, const int32_t *seq_len, const int8_t *seq_dir, i
     }
 }
 
-/* TLS-in-TLS (features/signatures/tls_in_tls.py): over row r's payload bursts (as sequence_bursts makes them),
+/* TLS-in-TLS (features/signatures/tls_in_tls.py): for each of `rows` r, over its payload bursts (as sequence_bursts
+ * makes them),
  * the start b in [first, stop) with the most parts of an inner handshake in a row: a client burst of hello[0] to
  * hello[1] bytes, then a server burst of at least `flight`, then a client burst of finished[0] to finished[1]
  * (the first such start on a tie). level[r]: that many parts (0-3); start[r]: b, -1 where level is 0;
  * shown[r * 3 + i]: the size of burst b + i. stop + 2 must be at most 16. */
-void inner_handshakes(int64_t m, const int32_t *seq_len, const int8_t *seq_dir, int64_t width, const int64_t *n_seq,
-                      int64_t first, int64_t stop, const int64_t *hello, int64_t flight, const int64_t *finished,
-                      int64_t *level, int64_t *start, int64_t *shown) {
-    for (int64_t r = 0; r < m; r++) {
+void inner_handshakes(int64_t n_rows, const int64_t *rows, const int32_t *seq_len, const int8_t *seq_dir,
+                      int64_t width, const int64_t *n_seq, int64_t first, int64_t stop, const int64_t *hello,
+                      int64_t flight, const int64_t *finished, int64_t *level, int64_t *start, int64_t *shown) {
+    for (int64_t i = 0; i < n_rows; i++) {
+        const int64_t r = rows[i];
         const int32_t *len = seq_len + r * width;
         const int8_t *dir = seq_dir + r * width;
         const int64_t n = n_seq[r] < width ? n_seq[r] : width;
@@ -96,8 +98,8 @@ void inner_handshakes(int64_t m, const int32_t *seq_len, const int8_t *seq_dir, 
                 : 0;
             if (parts > best) best = parts, at = b;
         }
-        level[r] = best;
-        start[r] = at;
-        for (int64_t i = 0; i < 3; i++) shown[r * 3 + i] = at >= 0 ? sizes[at + i] : 0;
+        level[i] = best;
+        start[i] = at;
+        for (int64_t j = 0; j < 3; j++) shown[i * 3 + j] = at >= 0 ? sizes[at + j] : 0;
     }
 }

@@ -26,6 +26,7 @@ TCP, UDP = 6, 17
 FIRES = 0.5
 KINDS = ("vpn", "proxy", "tunnel", "protocol")
 PACKETS_LOCATED = 4            # SignatureView.index knows each direction's first payload packets, this many
+PREFIX_START = 128             # bytes of SignatureView.prefix_start: evidence lines and every literal tested fit
 
 
 @dataclass
@@ -149,8 +150,27 @@ class SignatureView:
         root = self._root
         return (root.rows.heads, root.rows.seq_len, root.rows.seq_cap, root.n_sequence, root._positions), self._at
 
+    def sequences(self):
+        """(seq_len, seq_dir, n_sequence) of the root view, and this view's flows' rows in them: for kernels that
+        read a few flows' payload sequences in place."""
+        root = self._root
+        return (root.rows.seq_len, root.rows.seq_dir, root.n_sequence), self._at
+
     def prefix(self, direction: int):
         return self.rows.prefix(direction)
+
+    def prefix_start(self, direction: int):
+        """(bytes, lengths) of the first PREFIX_START bytes of a direction's stream prefix: all that the tests of
+        how a stream opens read. A restricted view gathers that much of its flows' prefixes, not all 1-2 KB."""
+        data, lengths = self._root.rows.prefix(direction)
+        if self._root is self:
+            return data[:, :PREFIX_START], lengths
+        return self.memo(("prefix start", direction), lambda: (data[self._at, :PREFIX_START], lengths[self._at]))
+
+    def prefix_in_place(self, direction: int):
+        """(bytes, lengths) of a direction's stream prefixes in the root view, and this view's flows' rows in them:
+        for kernels that read a few flows' whole prefixes."""
+        return self._root.rows.prefix(direction), self._at
 
     def http_answered(self) -> np.ndarray:
         """TCP flows whose server stream opens with "HTTP/": what every HTTP-based signature checks first, and

@@ -11,18 +11,18 @@ METHODS = (b"GET", b"POST", b"HEAD", b"PUT", b"DELETE", b"OPTIONS", b"PATCH")
 
 
 def _answered(view):
-    return view.memo("http/1", lambda: startswith(*view.prefix(1), b"HTTP/1."))
+    return view.memo("http/1", lambda: startswith(*view.prefix_start(1), b"HTTP/1."))
 
 
 def _connect(view: SignatureView) -> Detection:
-    client, clen = view.prefix(0)
+    client, clen = view.prefix_start(0)
     fires = _answered(view) & startswith(client, clen, b"CONNECT ")
     evidence = {r: f"http connect: '{request}' -> '{response}'" for r, request, response in _lines(view, fires)}
     return Detection(np.where(fires, 1.0, 0.0), evidence)
 
 
 def _absolute(view: SignatureView) -> Detection:
-    client, clen = view.prefix(0)
+    client, clen = view.prefix_start(0)
     absolute = np.zeros(view.m, bool)
     # A method (3 to 7 letters) and a space, then a scheme's first letter: few requests have it, and only those
     # are read as text.
@@ -40,7 +40,7 @@ def _absolute(view: SignatureView) -> Detection:
 def _lines(view, fires):
     """(row, request line, response line) of each flow that fires, for evidence."""
     rows = np.flatnonzero(fires)
-    return zip(rows.tolist(), lines(*view.prefix(0), rows), lines(*view.prefix(1), rows))
+    return zip(rows.tolist(), lines(*view.prefix_start(0), rows), lines(*view.prefix_start(1), rows))
 
 
 def detect_connect(view: SignatureView) -> Detection:

@@ -22,8 +22,8 @@ def detect(view: SignatureView) -> Detection:
 
 
 def _detect(view: SignatureView) -> Detection:
-    client, clen = view.prefix(0)
-    server, slen = view.prefix(1)
+    client, clen = view.prefix_start(0)
+    server, slen = view.prefix_start(1)
     tcp = view.proto == TCP
     http = tcp & startswith(client, clen, REQUEST) & startswith(server, slen, b"HTTP/1.1 200")
     i0, r0 = view.index(0), view.index(1)

@@ -25,10 +25,10 @@ SCORES = np.array([0.0, 0.4 + 0.0 + 0.0, 0.4 + 0.3 + 0.0, 0.4 + 0.3 + 0.3])
 def shape_score(view: SignatureView):
     """(score, burst index, the sizes of the bursts from there) of the best inner-handshake shape among the first
     bursts of each flow (burst index -1 where there is none)."""
-    stop = min(view.rows.seq_len.shape[1] - 2, 12)          # where an inner handshake may start
-    level, where, sizes = native.inner_handshakes(view.rows.seq_len, view.rows.seq_dir, view.n_sequence,
-                                                  FIRST_CANDIDATE_BURST, stop, CLIENT_HELLO, SERVER_FLIGHT,
-                                                  CLIENT_FINISHED)
+    sequences, at = view.sequences()                        # read in place
+    stop = min(sequences[0].shape[1] - 2, 12)               # where an inner handshake may start
+    level, where, sizes = native.inner_handshakes(sequences, at, FIRST_CANDIDATE_BURST, stop, CLIENT_HELLO,
+                                                  SERVER_FLIGHT, CLIENT_FINISHED)
     return SCORES[level], where, sizes
 
 

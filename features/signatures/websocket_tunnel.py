@@ -26,11 +26,12 @@ def _entropies(counts: np.ndarray, lengths: np.ndarray) -> list:
 
 
 def _detect(view: SignatureView) -> Detection:
-    client, clen = view.prefix(0)
-    server, slen = view.prefix(1)
-    upgraded = np.flatnonzero(startswith(client, clen, b"GET ") & startswith(server, slen, b"HTTP/1.1 101"))
-    # What follows the upgrade request (kind 1) or its first frame's payload, binary and unmasked (kind 2).
-    kind, size, counts = native.websocket_payloads(client, clen, upgraded)
+    upgraded = np.flatnonzero(startswith(*view.prefix_start(0), b"GET ")
+                              & startswith(*view.prefix_start(1), b"HTTP/1.1 101"))
+    # What follows the upgrade request (kind 1) or its first frame's payload, binary and unmasked (kind 2), read
+    # in the whole client prefixes in place.
+    (client, clen), at = view.prefix_in_place(0)
+    kind, size, counts = native.websocket_payloads(client, clen, at[upgraded])
     # Random-looking: at least MIN_BYTES, with an entropy within 80% of the most their length allows.
     tested = (kind > 0) & (size >= MIN_BYTES)
     evidence = {}
