@@ -89,7 +89,8 @@ void openvpn_handshakes(int64_t n_rows, const int64_t *rows, const int64_t *prot
             int64_t later;
             const int ok = openvpn_framed(&p, r, idx, offset, &later);
             const int64_t op = later >> 3;
-            kept[i] += ok && (op == 4 || op == 5 || op == 7 || op == 10) && !memcmp(head(&p, r, idx) + offset + 1, session, 8);
+            kept[i] += ok && (op == 4 || op == 5 || op == 7 || op == 10)
+                       && !memcmp(head(&p, r, idx) + offset + 1, session, 8);
         }
         if (echo[i] >= 0 || kept[i] > 0) level[i] = 3;
     }
@@ -101,8 +102,8 @@ static int64_t be32(const uint8_t *h) { return (int64_t)h[0] << 24 | h[1] << 16 
  * datagram, version 1 or 2 with one of its exchange types, and an initiator SPI that is not zero. */
 static int ike_header(const uint8_t *h, int64_t size, int64_t held, int marker) {
     const int o = marker ? 4 : 0, version = h[o + 17], exchange = h[o + 18];
-    const int known = version == 0x20 ? exchange >= 34 && exchange <= 37
-                                      : version == 0x10 && (exchange == 2 || exchange == 4 || exchange == 5 || exchange == 32);
+    const int v1 = version == 0x10 && (exchange == 2 || exchange == 4 || exchange == 5 || exchange == 32);
+    const int known = version == 0x20 ? exchange >= 34 && exchange <= 37 : v1;
     return held >= o + 28 && be32(h + o + 24) == size - o && known && (be32(h + o) | be32(h + o + 4)) != 0
            && (!marker || be32(h) == 0);
 }
@@ -194,7 +195,8 @@ static int socks5(const Packets *p, int64_t r, int64_t client, int64_t server, i
     const uint8_t *hc = head(p, r, client), *hs = head(p, r, server);
     const int64_t n = hc[1];
     *offered = n;
-    *greeting = client >= 0 && hc[0] == 5 && n >= 1 && n <= 10 && size(p, r, client) >= 2 + n && held(p, r, client) >= 2 + n;
+    *greeting = client >= 0 && hc[0] == 5 && n >= 1 && n <= 10 && size(p, r, client) >= 2 + n
+                && held(p, r, client) >= 2 + n;
     int offer = 0;
     for (int64_t j = 0; j < n && j < 10; j++) offer |= hc[2 + j] == hs[1];
     return *greeting && server > client && size(p, r, server) == 2 && hs[0] == 5 && (offer || hs[1] == 0xFF);
@@ -324,7 +326,8 @@ void l2tp_handshakes(int64_t n_rows, const int64_t *rows, const int64_t *proto, 
         score[i] = 0.0;
         fact[0] = fact[1] = fact[2] = 0;
         /* Control bits and a length field that equals the payload: few datagrams of other protocols have both. */
-        if ((proto[i] != 17 && proto[i] != 115) || (hi[offset] & 0xC8) != 0xC8 || be16(hi + offset + 2) != size_i - offset)
+        if ((proto[i] != 17 && proto[i] != 115) || (hi[offset] & 0xC8) != 0xC8
+            || be16(hi + offset + 2) != size_i - offset)
             continue;
         if ((offset && be32(hi) != 0) || i0 != 0 || !l2tp_control(hi, size_i, held(&p, r, i0), offset, 1, &version))
             continue;
@@ -366,7 +369,8 @@ void pptp_handshakes(int64_t n_rows, const int64_t *rows, const int64_t *proto, 
             const int control = request && pptp_control(hr, size(&p, r, r0), held(&p, r, r0), 2);
             score[i] = control ? 1.0 : request ? 0.3 : 0.0;
             evidence[i] = control;
-        } else if (proto[i] == 47 && held(&p, r, i0) >= 8 && (hi[1] & 0x07) == 1 && (hi[0] & 0x20) && be16(hi + 2) == 0x880B) {
+        } else if (proto[i] == 47 && held(&p, r, i0) >= 8 && (hi[1] & 0x07) == 1 && (hi[0] & 0x20)
+                   && be16(hi + 2) == 0x880B) {
             score[i] = 1.0;
             evidence[i] = 2;
         }
@@ -384,12 +388,13 @@ void quic_handshakes(int64_t n_rows, const int64_t *rows, const int64_t *proto, 
     for (int64_t i = 0; i < n_rows; i++) {
         const int64_t r = rows[i], i0 = position(&p, r, 0, 0), r0 = position(&p, r, 1, 0);
         const uint8_t *hi = head(&p, r, i0), *hr = head(&p, r, r0);
+        score[i] = 0.0;
+        if (proto[i] != 17 || i0 != 0) continue;
         const int64_t version = be32(hi + 1), answered = be32(hr + 1);
         const int known = version == 0x00000001 || version == 0x6B3343CF || version >> 8 == 0xFF0000;
-        const int initial = proto[i] == 17 && i0 == 0 && (hi[0] & 0xC0) == 0xC0 && known && hi[5] <= 20
-                            && size(&p, r, i0) >= 1200;
-        const int answer = r0 > 0 && (((hr[0] & 0x80) && (answered == 0 || answered == 0x00000001 || answered == 0x6B3343CF))
-                                      || (hr[0] & 0xC0) == 0x40);
+        const int initial = (hi[0] & 0xC0) == 0xC0 && known && hi[5] <= 20 && size(&p, r, i0) >= 1200;
+        const int long_known = (hr[0] & 0x80) && (answered == 0 || answered == 0x00000001 || answered == 0x6B3343CF);
+        const int answer = r0 > 0 && (long_known || (hr[0] & 0xC0) == 0x40);
         score[i] = initial && answer ? 1.0 : initial ? 0.4 : 0.0;
     }
 }
@@ -408,8 +413,9 @@ void dtls_handshakes(int64_t n_rows, const int64_t *rows, const int64_t *proto, 
         const uint8_t *hi = head(&p, r, i0), *hr = head(&p, r, r0);
         const int hello = proto[i] == 17 && i0 == 0 && hi[0] == 22 && dtls_version(be16(hi + 1)) && hi[13] == 1
                           && held(&p, r, i0) >= 14;
-        const int answer = (hr[0] == 20 || hr[0] == 21 || hr[0] == 22) && dtls_version(be16(hr + 1)) && held(&p, r, r0) >= 13;
-        score[i] = hello && answer ? 1.0 : hello ? 0.4 : 0.0;
+        const int answer = hello && (hr[0] == 20 || hr[0] == 21 || hr[0] == 22) && dtls_version(be16(hr + 1))
+                           && held(&p, r, r0) >= 13;
+        score[i] = answer ? 1.0 : hello ? 0.4 : 0.0;
     }
 }
 

@@ -38,7 +38,8 @@ void cell_share(int64_t m, const int32_t *seq_len, const int8_t *seq_dir, int64_
             const int32_t size = sizes[j];
             if (dirs[j] != 1 || size <= 0) continue;
             down++;
-            cells += (size >= a && divisible((uint32_t)size, inverse_a)) || (size >= b && divisible((uint32_t)size, inverse_b));
+            cells += (size >= a && divisible((uint32_t)size, inverse_a))
+                     || (size >= b && divisible((uint32_t)size, inverse_b));
         }
         out[r] = down > 0 ? (double)cells / (double)down : 0.0;
     }

@@ -53,7 +53,8 @@ void websocket_payloads(int64_t n_rows, const uint8_t *data, int64_t width, cons
         }
         const int opcode = framed ? rest[0] & 0x0F : 0, final = framed ? rest[0] & 0x80 : 0;
         framed = framed && pos + 4 <= held
-                 && (opcode == 1 || opcode == 2 || ((opcode == 8 || opcode == 9 || opcode == 10) && final && length <= 125));
+                 && (opcode == 1 || opcode == 2
+                     || ((opcode == 8 || opcode == 9 || opcode == 10) && final && length <= 125));
         if (!framed) {
             out_kind[i] = 1;
             out_size[i] = held;
