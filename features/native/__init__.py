@@ -523,3 +523,18 @@ def fake_tls_finished(data, lengths, rows, finished_at_most):
     _fake_tls_finished(len(rows), _ptr(data, np.uint8), data.shape[1], _ptr(lengths), _ptr(rows), finished_at_most,
                        _ptr(out))
     return out
+
+
+_anyconnect_resumed = declare("anyconnect_resumed", _I, _P, _P, _I, _P, *_PACKETS, _P)
+
+
+def anyconnect_resumed(packets, rows, server, server_lengths):
+    """Per each of `rows`: 1 where the server's DTLS flight (its stream prefix `server`, then the next three
+    packets' heads) goes from ServerHello to ServerHelloDone or ChangeCipherSpec without a Certificate, else 0
+    (see handshakes.c)."""
+    keep, (n, rows_ptr), arrays = _packet_arguments(packets, rows)
+    server = np.ascontiguousarray(server, np.uint8)
+    server_lengths = np.ascontiguousarray(server_lengths, np.int64)
+    out = np.empty(n, np.int64)
+    _anyconnect_resumed(n, rows_ptr, _ptr(server, np.uint8), server.shape[1], _ptr(server_lengths), *arrays, _ptr(out))
+    return out
