@@ -538,3 +538,23 @@ def anyconnect_resumed(packets, rows, server, server_lengths):
     out = np.empty(n, np.int64)
     _anyconnect_resumed(n, rows_ptr, _ptr(server, np.uint8), server.shape[1], _ptr(server_lengths), *arrays, _ptr(out))
     return out
+
+
+_sstp_handshakes = declare("sstp_handshakes", _I, _P, _P, _P, _I, _P, _P, _I, _P, _P, _I, _P, _I, *_PACKETS, _P, _P)
+
+
+def sstp_handshakes(packets, rows, proto, client, server, request: bytes, answer: bytes):
+    """(score, evidence) of SSTP for each of `rows` (IP protocol `proto`): evidence 1 where the client stream
+    (`client`: bytes, lengths) opens with `request` and the server's with `answer`, 2 for SSTP control framing
+    both ways, 0 none (see handshakes.c)."""
+    (client, client_lengths), (server, server_lengths) = client, server
+    if client.shape[1] < 3:
+        raise ValueError("sstp_handshakes reads the first 3 bytes of the client prefixes")
+    client, server = np.ascontiguousarray(client, np.uint8), np.ascontiguousarray(server, np.uint8)
+    client_lengths = np.ascontiguousarray(client_lengths, np.int64)
+    server_lengths = np.ascontiguousarray(server_lengths, np.int64)
+    request, answer = np.frombuffer(request, np.uint8), np.frombuffer(answer, np.uint8)
+    score, evidence = _scored(_sstp_handshakes, packets, rows, proto, 1, _ptr(client, np.uint8), client.shape[1],
+                              _ptr(client_lengths), _ptr(server, np.uint8), server.shape[1], _ptr(server_lengths),
+                              _ptr(request, np.uint8), len(request), _ptr(answer, np.uint8), len(answer))
+    return score, evidence[:, 0]
