@@ -386,8 +386,8 @@ def _packet_arguments(packets, rows):
     """The arguments handshakes.c reads a view's packets from (SignatureView.packets): heads, sizes, bytes held,
     packets per row and positions, of all the rows, and the `rows` to test."""
     heads, seq_len, seq_cap, n_seq, positions = packets
-    if heads.shape[2] > 256:
-        raise ValueError("handshakes.c reads heads of at most 256 bytes")
+    if not 32 <= heads.shape[2] <= 256 or positions.shape[1] < 4:
+        raise ValueError("handshakes.c reads heads of 32 to 256 bytes, and each direction's first 4 packets")
     heads = np.ascontiguousarray(heads, np.uint8)
     seq_len, seq_cap = np.ascontiguousarray(seq_len, np.int32), np.ascontiguousarray(seq_cap, np.int32)
     n_seq, positions = np.ascontiguousarray(n_seq, np.int64), np.ascontiguousarray(positions, np.int64)
@@ -516,6 +516,8 @@ _fake_tls_finished = declare("fake_tls_finished", _I, _P, _I, _P, _P, _I, _P)
 def fake_tls_finished(data, lengths, rows, finished_at_most):
     """Per row of `rows` of server stream prefixes: the length of the handshake record after ServerHello and
     ChangeCipherSpec where it is longer than `finished_at_most`, else -1 (see handshakes.c)."""
+    if data.shape[1] < 5:
+        raise ValueError("fake_tls_finished reads the first record's header")
     data = np.ascontiguousarray(data, np.uint8)
     lengths = np.ascontiguousarray(lengths, np.int64)
     rows = np.ascontiguousarray(rows, np.int64)
