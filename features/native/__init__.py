@@ -495,6 +495,21 @@ def stun_handshakes(packets, rows, proto):
     return _scored(_stun_handshakes, packets, rows, proto)
 
 
+_byte_shares = declare("byte_shares", _I, _P, _P, _P, _P, restype=_I)
+
+
+def byte_shares(counts, sizes):
+    """(shares, distinct): the shares of the bytes present in each payload (`counts` (n, 256) of its `sizes`
+    bytes), count / size in byte order, payload after payload, and how many each has (see websocket.c)."""
+    counts = np.ascontiguousarray(counts, np.int64)
+    sizes = np.ascontiguousarray(sizes, np.int64)
+    if counts.shape[1:] != (256,) or len(sizes) != len(counts):
+        raise ValueError("byte_shares needs 256 counts and a size per payload")
+    shares, distinct = np.empty(counts.size, np.float64), np.empty(len(counts), np.int64)
+    k = _byte_shares(len(counts), _ptr(counts), _ptr(sizes), _ptr(shares, np.float64), _ptr(distinct))
+    return shares[:k], distinct
+
+
 _segment_sums = declare("segment_sums", _I, _P, _P, _P)
 
 

@@ -70,6 +70,20 @@ void websocket_payloads(int64_t n_rows, const uint8_t *data, int64_t width, cons
     }
 }
 
+/* The shares of the bytes present in each of n payloads (counts[i * 256 + b] of its sizes[i] bytes are b), in
+ * byte order, one payload after the other: shares[...] = count / size, as numpy divides them; distinct[i]: how
+ * many bytes payload i has. Returns how many shares there are. */
+int64_t byte_shares(int64_t n, const int64_t *counts, const int64_t *sizes, double *shares, int64_t *distinct) {
+    int64_t k = 0;
+    for (int64_t i = 0; i < n; i++) {
+        const int64_t start = k;
+        for (int64_t b = 0; b < 256; b++)
+            if (counts[i * 256 + b]) shares[k++] = (double)counts[i * 256 + b] / (double)sizes[i];
+        distinct[i] = k - start;
+    }
+    return k;
+}
+
 /* numpy's pairwise summation of n doubles, as np.add.reduce sums a contiguous float64 array: fewer than 8 in
  * order, up to 128 in 8 running sums, more in halves (the first a multiple of 8). A sum here equals numpy's bit
  * for bit (the build does not contract or reorder floating-point operations). */

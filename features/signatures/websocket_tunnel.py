@@ -17,11 +17,10 @@ MIN_BYTES = 48
 
 def _entropies(counts: np.ndarray, lengths: np.ndarray) -> list:
     """Entropy (bits/byte) of each payload, from its byte counts. One numpy pass computes the terms of every
-    payload's sum, and each payload's terms are summed as numpy sums them alone (native.segment_sums): the values
-    are those of one payload at a time, for a few calls in all instead of eight a payload."""
-    seen = counts > 0
-    distinct = seen.sum(1)
-    p = counts[seen] / np.repeat(lengths, distinct)
+    payload's sum (the shares of its bytes, native.byte_shares), and each payload's terms are summed as numpy sums
+    them alone (native.segment_sums): the values are those of one payload at a time, for a few calls in all
+    instead of eight a payload."""
+    p, distinct = native.byte_shares(counts, lengths)
     return (-native.segment_sums(p * np.log2(p), distinct)).tolist()
 
 
