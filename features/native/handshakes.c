@@ -165,6 +165,9 @@ void ipsec_handshakes(int64_t n_rows, const int64_t *rows, const int64_t *proto,
         for (int marker = 0; udp && i0 == 0 && marker < 2; marker++) {
             const int o = marker ? 4 : 0;
             if (!ike_header(hi, size_i, held(&p, r, i0), marker)) continue;
+            /* Unlinked answers happen when both peers initiate at once; valid headers both ways still suffice. A
+             * request alone still fires, for less: a version, an exchange type and a length field that equals the
+             * datagram are no accident, and an unanswered IKE request is a VPN being attempted. */
             const int answer = ike_header(hr, size_r, held(&p, r, r0), marker);
             const int linked = answer && !memcmp(hr + o, hi + o, 8);
             const double level = linked ? 1.0 : answer ? 0.8 : 0.6;
@@ -173,12 +176,12 @@ void ipsec_handshakes(int64_t n_rows, const int64_t *rows, const int64_t *proto,
             fact[EVIDENCE] = 1, fact[MARKER] = marker, fact[VERSION] = hi[o + 17], fact[EXCHANGE] = hi[o + 18];
             fact[ANSWERED] = answer, fact[LINKED] = linked;
         }
-        int64_t spi;
+        int64_t spi;                    /* ESP in UDP (NAT-T) needs both directions */
         if (udp && esp_run(&p, r, 0, 0, 3, &spi) && esp_run(&p, r, 1, 0, 3, &spi) && !fact[IKE]) {
             s = s > 0.9 ? s : 0.9;
             fact[EVIDENCE] = 2;
         }
-        if (!udp) {
+        if (!udp) {                     /* ESP/AH as IP protocols are what their number says */
             const int run = esp_run(&p, r, 0, transport == 51 ? 4 : 0, 2, &spi);
             s = 1.0;
             fact[EVIDENCE] = 3;

@@ -29,14 +29,10 @@ def detect(view: SignatureView) -> Detection:
             reply = f" / response {reply_size} B, {link}"
         else:
             reply = ", no response seen"
-        # Unlinked answers happen when both peers initiate at once; valid headers both ways still suffice. A
-        # request alone still fires, for less: a version, an exchange type and a length field that equals the
-        # datagram are no accident, and an unanswered IKE request is a VPN being attempted.
         evidence[r] = (f"ipsec: {IKE_VERSIONS[version]} exchange {exchange} request {size} B{reply}"
                        f"{', NAT-T non-ESP marker' if marker else ''}")
     for r in np.flatnonzero(fact["evidence"] == 2).tolist():
         evidence[r] = "ipsec: ESP in UDP, one SPI per direction, sequence numbers counting up by one both ways"
-    # ESP/AH as IP protocols are what their number says.
     for r, proto, spi in rows_with(fact["evidence"] == 3, view.proto, fact["spi"]):
         detail = f", SPI 0x{spi:08x} with sequence counting" if spi >= 0 else ""
         evidence[r] = f"ipsec: IP protocol {proto} ({IP_PROTOCOLS[proto]}){detail}"
