@@ -295,16 +295,16 @@ def distinct_spans(data, rows, off, length):
 _dns_questions = declare("dns_questions", _I, _P, _I, _P, _P, _I, _P, _P, _P, _P, _P)
 
 
-def dns_questions(data, lengths, tcp, response: bool):
+def dns_questions(data, lengths, tcp, response: bool, entropy: bool = True):
     """(id, name length, longest label, question type, name entropy) of the DNS message opening each row;
-    id -1 where there is none (see dns.c)."""
+    id -1 where there is none; entropy None unless asked for (see dns.c)."""
     data = np.ascontiguousarray(data, np.uint8)
     lengths = np.ascontiguousarray(lengths, np.int64)
     tcp = np.ascontiguousarray(tcp, np.bool_)
     m = len(data)
-    out = [np.zeros(m, np.int64) for _ in range(4)] + [np.zeros(m, np.float64)]
+    out = [np.zeros(m, np.int64) for _ in range(4)] + [np.zeros(m, np.float64) if entropy else None]
     _dns_questions(m, _ptr(data, np.uint8), data.shape[1], _ptr(lengths), _ptr(tcp, np.bool_), int(response),
-                   *(_ptr(a, a.dtype) for a in out))
+                   *(None if a is None else _ptr(a, a.dtype) for a in out))
     return out
 
 
@@ -349,3 +349,241 @@ def sequence_bursts(seq_len, seq_dir, n_seq):
     _sequence_bursts(len(seq_len), _ptr(seq_len, np.int32), _ptr(seq_dir, np.int8), seq_len.shape[1], _ptr(n_seq),
                      _ptr(sizes), _ptr(dirs))
     return sizes, dirs
+
+
+
+_inner_handshakes = declare("inner_handshakes", _I, _P, _P, _P, _I, _P, _I, _I, _P, _I, _P, _P, _P, _P)
+
+
+def inner_handshakes(sequences, rows, first, stop, hello, flight, finished):
+    """(level, start, sizes (n, 3)): for each of `rows` of the payload sequences (seq_len, seq_dir, n_seq), the
+    burst start in [first, stop) with the most parts of an inner TLS handshake shape (a client burst in the
+    `hello` size range, a server burst of at least `flight`, a client burst in the `finished` range, in a row),
+    how many, and the three bursts' sizes (see sequence.c)."""
+    if stop + 2 > 16:
+        raise ValueError("inner_handshakes looks at the first 16 bursts")
+    seq_len, seq_dir, n_seq = sequences
+    seq_len = np.ascontiguousarray(seq_len, np.int32)
+    seq_dir = np.ascontiguousarray(seq_dir, np.int8)
+    n_seq = np.ascontiguousarray(n_seq, np.int64)
+    rows = np.ascontiguousarray(rows, np.int64)
+    hello, finished = np.array(hello, np.int64), np.array(finished, np.int64)
+    n = len(rows)
+    level, start, sizes = np.empty(n, np.int64), np.empty(n, np.int64), np.empty((n, 3), np.int64)
+    _inner_handshakes(n, _ptr(rows), _ptr(seq_len, np.int32), _ptr(seq_dir, np.int8), seq_len.shape[1], _ptr(n_seq),
+                      first, stop, _ptr(hello), flight, _ptr(finished), _ptr(level), _ptr(start), _ptr(sizes))
+    return level, start, sizes
+
+_websocket_payloads = declare("websocket_payloads", _I, _P, _I, _P, _P, _P, _P, _P)
+
+
+def websocket_payloads(data, lengths, rows):
+    """(kind, size, byte counts (n, 256)) of what follows the WebSocket upgrade request opening each of `rows`
+    of `data`: kind 1 unframed bytes, 2 a binary frame's unmasked payload, 0 neither (see websocket.c)."""
+    data = np.ascontiguousarray(data, np.uint8)
+    lengths = np.ascontiguousarray(lengths, np.int64)
+    rows = np.ascontiguousarray(rows, np.int64)
+    kind, size = np.empty(len(rows), np.int64), np.empty(len(rows), np.int64)
+    counts = np.empty((len(rows), 256), np.int64)
+    _websocket_payloads(len(rows), _ptr(data, np.uint8), data.shape[1], _ptr(lengths), _ptr(rows), _ptr(kind),
+                        _ptr(size), _ptr(counts))
+    return kind, size, counts
+
+
+
+_PACKETS = (_P, _I, _I, _P, _P, _I, _P, _P, _I, _I)      # the arrays of _packet_arguments
+
+
+def _packet_arguments(packets, rows):
+    """The arguments handshakes.c reads a view's packets from (SignatureView.packets): heads, sizes, bytes held,
+    packets per row and positions, of all the rows, and the `rows` to test."""
+    heads, seq_len, seq_cap, n_seq, positions = packets
+    if not 32 <= heads.shape[2] <= 256 or positions.shape[1] < 4:
+        raise ValueError("handshakes.c reads heads of 32 to 256 bytes, and each direction's first 4 packets")
+    heads = np.ascontiguousarray(heads, np.uint8)
+    seq_len, seq_cap = np.ascontiguousarray(seq_len, np.int32), np.ascontiguousarray(seq_cap, np.int32)
+    n_seq, positions = np.ascontiguousarray(n_seq, np.int64), np.ascontiguousarray(positions, np.int64)
+    rows = np.ascontiguousarray(rows, np.int64)
+    # The arrays are returned with the pointers: they must outlive the call.
+    keep = (heads, seq_len, seq_cap, n_seq, positions, rows)
+    return keep, (len(rows), _ptr(rows)), (_ptr(heads, np.uint8), heads.shape[1], heads.shape[2],
+                                           _ptr(seq_len, np.int32), _ptr(seq_cap, np.int32), seq_len.shape[1],
+                                           _ptr(n_seq), _ptr(positions), positions.shape[1], positions.shape[2])
+
+
+_openvpn_handshakes = declare("openvpn_handshakes", _I, _P, _P, *_PACKETS, _P, _P, _P, _P)
+
+
+def openvpn_handshakes(packets, rows, proto):
+    """(level, client opcode, echo offset, kept) of OpenVPN's hard-reset exchange for each of `rows` (transport
+    `proto`): level 3 exchange with the session id echoed or kept, 2 exchange, 1 client reset alone, 0 none
+    (see handshakes.c)."""
+    keep, (n, rows_ptr), arrays = _packet_arguments(packets, rows)
+    proto = np.ascontiguousarray(proto, np.int64)
+    out = [np.empty(n, np.int64) for _ in range(4)]
+    _openvpn_handshakes(n, rows_ptr, _ptr(proto), *arrays, *(_ptr(a) for a in out))
+    return out
+
+
+def _scored(kernel, packets, rows, proto, n_facts=0, *before):
+    """Run a handshakes.c kernel that scores each of `rows` (IP protocol `proto`) and notes `n_facts` integers about
+    it, if any; `before`: its arguments between proto and the packets. Returns the scores, and the facts (n, n_facts)
+    if any."""
+    keep, (n, rows_ptr), arrays = _packet_arguments(packets, rows)
+    proto = np.ascontiguousarray(proto, np.int64)
+    score, facts = np.empty(n, np.float64), np.empty((n, n_facts), np.int64)
+    kernel(n, rows_ptr, _ptr(proto), *before, *arrays, _ptr(score, np.float64), *((_ptr(facts),) if n_facts else ()))
+    return (score, facts) if n_facts else score
+
+
+_ipsec_handshakes = declare("ipsec_handshakes", _I, _P, _P, _P, *_PACKETS, _P, _P)
+IPSEC_FACTS = ("ike", "evidence", "marker", "version", "exchange", "answered", "linked", "spi")
+
+
+def ipsec_handshakes(packets, rows, proto, payload_packets):
+    """(score, facts (n, 8), columns IPSEC_FACTS) of IPsec for each of `rows` (IP protocol `proto`, payload
+    packets from each direction `payload_packets`): IKE exchanges, ESP in UDP, ESP and AH (see handshakes.c)."""
+    payload_packets = np.ascontiguousarray(payload_packets, np.int64)
+    return _scored(_ipsec_handshakes, packets, rows, proto, len(IPSEC_FACTS), _ptr(payload_packets))
+
+
+_socks_handshakes = declare("socks_handshakes", _I, _P, _P, *_PACKETS, _P, _P)
+SOCKS_FACTS = ("evidence", "offered", "chosen", "request", "command", "address_type")
+
+
+def socks_handshakes(packets, rows, proto):
+    """(score, facts (n, 6), columns SOCKS_FACTS) of SOCKS4 and SOCKS5 for each of `rows` (IP protocol `proto`)
+    (see handshakes.c)."""
+    return _scored(_socks_handshakes, packets, rows, proto, len(SOCKS_FACTS))
+
+
+_wireguard_handshakes = declare("wireguard_handshakes", _I, _P, _P, *_PACKETS, _P, _P)
+
+
+def wireguard_handshakes(packets, rows, proto):
+    """(score, evidence): WireGuard for each of `rows` (IP protocol `proto`); evidence 1 linked handshake, 2
+    transport data both ways, 0 none (see handshakes.c)."""
+    score, evidence = _scored(_wireguard_handshakes, packets, rows, proto, 1)
+    return score, evidence[:, 0]
+
+
+_l2tp_handshakes = declare("l2tp_handshakes", _I, _P, _P, *_PACKETS, _P, _P)
+
+
+def l2tp_handshakes(packets, rows, proto):
+    """(score, answered, version, reply size): L2TP's SCCRQ and SCCRP for each of `rows` (IP protocol `proto`)
+    (see handshakes.c)."""
+    score, facts = _scored(_l2tp_handshakes, packets, rows, proto, 3)
+    return (score, *facts.T)
+
+
+_pptp_handshakes = declare("pptp_handshakes", _I, _P, _P, *_PACKETS, _P, _P)
+
+
+def pptp_handshakes(packets, rows, proto):
+    """(score, evidence): PPTP for each of `rows` (IP protocol `proto`); evidence 1 control exchange, 2 enhanced
+    GRE, 0 none (see handshakes.c)."""
+    score, evidence = _scored(_pptp_handshakes, packets, rows, proto, 1)
+    return score, evidence[:, 0]
+
+
+_quic_handshakes = declare("quic_handshakes", _I, _P, _P, *_PACKETS, _P)
+_dtls_handshakes = declare("dtls_handshakes", _I, _P, _P, *_PACKETS, _P)
+_stun_handshakes = declare("stun_handshakes", _I, _P, _P, *_PACKETS, _P)
+
+
+def quic_handshakes(packets, rows, proto):
+    """Score of QUIC's Initial and answer for each of `rows` (IP protocol `proto`) (see handshakes.c)."""
+    return _scored(_quic_handshakes, packets, rows, proto)
+
+
+def dtls_handshakes(packets, rows, proto):
+    """Score of a DTLS ClientHello and answer for each of `rows` (IP protocol `proto`) (see handshakes.c)."""
+    return _scored(_dtls_handshakes, packets, rows, proto)
+
+
+def stun_handshakes(packets, rows, proto):
+    """Score of STUN messages both ways for each of `rows` (IP protocol `proto`) (see handshakes.c)."""
+    return _scored(_stun_handshakes, packets, rows, proto)
+
+
+_byte_shares = declare("byte_shares", _I, _P, _P, _P, _P, restype=_I)
+
+
+def byte_shares(counts, sizes):
+    """(shares, distinct): the shares of the bytes present in each payload (`counts` (n, 256) of its `sizes`
+    bytes), count / size in byte order, payload after payload, and how many each has (see websocket.c)."""
+    counts = np.ascontiguousarray(counts, np.int64)
+    sizes = np.ascontiguousarray(sizes, np.int64)
+    if counts.shape[1:] != (256,) or len(sizes) != len(counts):
+        raise ValueError("byte_shares needs 256 counts and a size per payload")
+    shares, distinct = np.empty(counts.size, np.float64), np.empty(len(counts), np.int64)
+    k = _byte_shares(len(counts), _ptr(counts), _ptr(sizes), _ptr(shares, np.float64), _ptr(distinct))
+    return shares[:k], distinct
+
+
+_segment_sums = declare("segment_sums", _I, _P, _P, _P)
+
+
+def segment_sums(terms, lengths):
+    """The sums of consecutive segments of `terms` (float64), `lengths` long each, equal to numpy's sums of those
+    slices bit for bit (see websocket.c)."""
+    terms = np.ascontiguousarray(terms, np.float64)
+    lengths = np.ascontiguousarray(lengths, np.int64)
+    if lengths.sum() > len(terms):
+        raise ValueError("segments past the end of the terms")
+    out = np.empty(len(lengths), np.float64)
+    _segment_sums(len(lengths), _ptr(terms, np.float64), _ptr(lengths), _ptr(out, np.float64))
+    return out
+
+
+_fake_tls_finished = declare("fake_tls_finished", _I, _P, _I, _P, _P, _I, _P)
+
+
+def fake_tls_finished(data, lengths, rows, finished_at_most):
+    """Per row of `rows` of server stream prefixes: the length of the handshake record after ServerHello and
+    ChangeCipherSpec where it is longer than `finished_at_most`, else -1 (see handshakes.c)."""
+    if data.shape[1] < 5:
+        raise ValueError("fake_tls_finished reads the first record's header")
+    data = np.ascontiguousarray(data, np.uint8)
+    lengths = np.ascontiguousarray(lengths, np.int64)
+    rows = np.ascontiguousarray(rows, np.int64)
+    out = np.empty(len(rows), np.int64)
+    _fake_tls_finished(len(rows), _ptr(data, np.uint8), data.shape[1], _ptr(lengths), _ptr(rows), finished_at_most,
+                       _ptr(out))
+    return out
+
+
+_anyconnect_resumed = declare("anyconnect_resumed", _I, _P, _P, _I, _P, *_PACKETS, _P)
+
+
+def anyconnect_resumed(packets, rows, server, server_lengths):
+    """Per each of `rows`: 1 where the server's DTLS flight (its stream prefix `server`, then the next three
+    packets' heads) goes from ServerHello to ServerHelloDone or ChangeCipherSpec without a Certificate, else 0
+    (see handshakes.c)."""
+    keep, (n, rows_ptr), arrays = _packet_arguments(packets, rows)
+    server = np.ascontiguousarray(server, np.uint8)
+    server_lengths = np.ascontiguousarray(server_lengths, np.int64)
+    out = np.empty(n, np.int64)
+    _anyconnect_resumed(n, rows_ptr, _ptr(server, np.uint8), server.shape[1], _ptr(server_lengths), *arrays, _ptr(out))
+    return out
+
+
+_sstp_handshakes = declare("sstp_handshakes", _I, _P, _P, _P, _I, _P, _P, _I, _P, _P, _I, _P, _I, *_PACKETS, _P, _P)
+
+
+def sstp_handshakes(packets, rows, proto, client, server, request: bytes, answer: bytes):
+    """(score, evidence) of SSTP for each of `rows` (IP protocol `proto`): evidence 1 where the client stream
+    (`client`: bytes, lengths) opens with `request` and the server's with `answer`, 2 for SSTP control framing
+    both ways, 0 none (see handshakes.c)."""
+    (client, client_lengths), (server, server_lengths) = client, server
+    if client.shape[1] < 3:
+        raise ValueError("sstp_handshakes reads the first 3 bytes of the client prefixes")
+    client, server = np.ascontiguousarray(client, np.uint8), np.ascontiguousarray(server, np.uint8)
+    client_lengths = np.ascontiguousarray(client_lengths, np.int64)
+    server_lengths = np.ascontiguousarray(server_lengths, np.int64)
+    request, answer = np.frombuffer(request, np.uint8), np.frombuffer(answer, np.uint8)
+    score, evidence = _scored(_sstp_handshakes, packets, rows, proto, 1, _ptr(client, np.uint8), client.shape[1],
+                              _ptr(client_lengths), _ptr(server, np.uint8), server.shape[1], _ptr(server_lengths),
+                              _ptr(request, np.uint8), len(request), _ptr(answer, np.uint8), len(answer))
+    return score, evidence[:, 0]

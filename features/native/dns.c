@@ -3,7 +3,8 @@
 #include <stdint.h>
 
 /* For each row (data[r * width:], lengths[r] bytes, with a 2-byte length prefix where tcp[r]): the message
- * id, first query name's length, longest label, question type and the entropy of the name's characters;
+ * id, first query name's length, longest label, question type and the entropy of the name's characters (unless
+ * out_entropy is NULL: responses are matched by id alone, and the entropy's logarithms cost most of the parsing);
  * id -1 where the row is not a DNS message of the wanted kind (query or response) with one question. */
 void dns_questions(int64_t m, const uint8_t *data, int64_t width, const int64_t *lengths, const uint8_t *tcp,
                    int64_t want_response, int64_t *out_id, int64_t *out_name_len, int64_t *out_longest,
@@ -30,7 +31,7 @@ void dns_questions(int64_t m, const uint8_t *data, int64_t width, const int64_t 
                 break;
             }
             if (label > 63 || pos + 1 + label > n) break;
-            for (int64_t j = pos + 1; j < pos + 1 + label; j++) {
+            for (int64_t j = pos + 1; j < pos + 1 + label && out_entropy; j++) {
                 counts[row[j]]++;
                 lo = row[j] < lo ? row[j] : lo;
                 hi = row[j] > hi ? row[j] : hi;
@@ -43,7 +44,7 @@ void dns_questions(int64_t m, const uint8_t *data, int64_t width, const int64_t 
         const int named = ok && pos + 4 <= n;
         int64_t total = labels ? name_len - (labels - 1) : 0;
         double h = 0.0;
-        for (int64_t c = lo; c <= hi; c++) {
+        for (int64_t c = lo; c <= hi && out_entropy; c++) {
             if (counts[c] && named) {
                 double p = (double)counts[c] / (double)total;
                 h -= p * log2(p);
@@ -55,6 +56,6 @@ void dns_questions(int64_t m, const uint8_t *data, int64_t width, const int64_t 
         out_name_len[r] = name_len;
         out_longest[r] = longest;
         out_qtype[r] = ((int64_t)row[pos] << 8) | row[pos + 1];
-        out_entropy[r] = h;
+        if (out_entropy) out_entropy[r] = h;
     }
 }

@@ -7,6 +7,7 @@ a module with `SIGNATURE = Signature(...)` (or `SIGNATURES = (...)`) and naming 
 from __future__ import annotations
 
 import importlib
+from functools import lru_cache
 
 import numpy as np
 
@@ -47,16 +48,13 @@ def well_known_port(proto, responder_port):
     return np.isin(np.asarray(proto, np.int64) << 16 | responder_port, _PORT_KEYS).astype(np.int8)
 
 
-_PROTOCOL_BITS = sum(1 << j for j, sig in enumerate(REGISTRY) if sig.kind == "protocol")
-
-
 def run_signatures(rows, columns: dict, responder_port) -> dict:
     """Every registered signature over the ended flows: score and extra columns, plus the names that fired
     and their evidence."""
     view = SignatureView(rows, columns)
     out = {}
     fired = np.zeros(view.m, np.int64)              # bit j: signature j fired
-    evidence = {}
+    found = []                                      # (rows that fired, their evidence or None), registry order
     for j, sig in enumerate(REGISTRY):
         result = sig.detect(view)
         out[f"sig_{sig.name}"] = result.score
@@ -64,15 +62,33 @@ def run_signatures(rows, columns: dict, responder_port) -> dict:
         fires = result.score >= FIRES
         fired |= fires.astype(np.int64) << j
         if sig.kind != "protocol" and result.evidence:
-            for r in np.flatnonzero(fires).tolist():
-                text = result.evidence.get(r)
-                if text:
-                    evidence.setdefault(r, []).append(text)
+            where = np.flatnonzero(fires)
+            found.append((where, list(map(result.evidence.get, where.tolist()))))
     out["well_known_vpn_port"] = well_known_port(view.proto, responder_port)
     out["signatures"], out["protocols"] = _joined_names(fired)
-    out["evidence"] = np.full(view.m, "", object)
-    if evidence:
-        out["evidence"][list(evidence)] = np.array(["; ".join(texts) for texts in evidence.values()], object)
+    out["evidence"] = _evidence(view.m, found)
+    return out
+
+
+def _evidence(m: int, found: list) -> np.ndarray:
+    """Per row, the evidence texts found for it joined by "; " in registry order, "" where none. The texts are
+    sorted by row (stably) and only the rows with several are joined in Python: most have one."""
+    out = np.full(m, "", object)
+    if not found:
+        return out
+    rows = np.concatenate([where for where, _ in found])
+    texts = np.array([text for _, found_texts in found for text in found_texts], object)
+    kept = texts.astype(bool)                       # rows without a text (None or "") give none
+    order = np.argsort(rows[kept], kind="stable")
+    rows, texts = rows[kept][order], texts[kept][order]
+    if not len(rows):
+        return out
+    starts = np.flatnonzero(np.concatenate(([True], rows[1:] != rows[:-1])))
+    ends = np.append(starts[1:], len(rows))
+    joined = texts[starts]
+    for g in np.flatnonzero(ends - starts > 1).tolist():
+        joined[g] = "; ".join(texts[starts[g]:ends[g]].tolist())
+    out[rows[starts]] = joined
     return out
 
 
@@ -82,9 +98,17 @@ def _joined_names(fired: np.ndarray):
     once per flow."""
     combos = np.unique(fired)
     which = np.searchsorted(combos, fired)          # unique(return_inverse=True) argsorts the codes: 5x slower
-    names = [[",".join(sig.name for j, sig in enumerate(REGISTRY) if code >> j & 1) for code in codes.tolist()]
-             for codes in (combos & ~_PROTOCOL_BITS, combos & _PROTOCOL_BITS)]
-    return tuple(np.array(n, object)[which] for n in names)
+    names = [_names(code) for code in combos.tolist()]
+    return tuple(np.array([pair[kind] for pair in names], object)[which] for kind in (0, 1))
+
+
+@lru_cache(maxsize=4096)
+def _names(code: int) -> tuple:
+    """The names of the VPN/proxy/tunnel signatures and of the protocol signatures whose bits are set in `code`,
+    each comma separated: the same combinations come back drain after drain."""
+    fired = [sig for j, sig in enumerate(REGISTRY) if code >> j & 1]
+    return (",".join(sig.name for sig in fired if sig.kind != "protocol"),
+            ",".join(sig.name for sig in fired if sig.kind == "protocol"))
 
 
 __all__ = ["Detection", "REGISTRY", "Signature", "SignatureView", "register", "run_signatures", "well_known_port"]

@@ -27,7 +27,7 @@ def _questions(view):
     client, clen = view.prefix(0)
     server, slen = view.prefix(1)
     qid, name_len, longest, qtype, entropy = native.dns_questions(client, np.where(on, clen, 0), tcp, False)
-    rid = native.dns_questions(server, np.where(on, slen, 0), tcp, True)[0]
+    rid = native.dns_questions(server, np.where(on, slen, 0), tcp, True, entropy=False)[0]
     dns = (qid >= 0) & (rid == qid)
     return dns, name_len, longest, qtype, entropy
 

@@ -25,7 +25,7 @@ def _detect(view: SignatureView) -> Detection:
     i0, r0 = view.index(0), view.index(1)
     hello = (i0 == 0) & equal(view.head(i0), CLIENT_HELLO_AT, CLIENT_HELLO) & \
         (view.held(i0) >= CLIENT_HELLO_AT + len(CLIENT_HELLO))
-    answer = (r0 > 0) & startswith(*view.prefix(1), PREAMBLE)
+    answer = (r0 > 0) & startswith(*view.prefix_start(1), PREAMBLE)
     return Detection(np.where(hello & answer, 1.0, np.where(hello, 0.7, 0.0)))
 
 

@@ -34,7 +34,7 @@ def _detect(view: SignatureView) -> Detection:
     c = view.columns
     i0, r0 = view.index(0), view.index(1)
     c_len, s_len = view.size(i0), view.size(r0)
-    server, slen = view.prefix(1)
+    server, slen = view.prefix_start(1)
     client_first = (i0 == 0) & (r0 > 0)
     known_server = startswith(server, slen, b"SSH-") | startswith(server, slen, b"HTTP/") \
         | ((server[:, 0] == 0x16) & (server[:, 1] == 0x03))

@@ -11,21 +11,23 @@ METHODS = (b"GET", b"POST", b"HEAD", b"PUT", b"DELETE", b"OPTIONS", b"PATCH")
 
 
 def _answered(view):
-    server, slen = view.prefix(1)
-    return startswith(server, slen, b"HTTP/1.")
+    return view.memo("http/1", lambda: startswith(*view.prefix_start(1), b"HTTP/1."))
 
 
 def _connect(view: SignatureView) -> Detection:
-    client, clen = view.prefix(0)
+    client, clen = view.prefix_start(0)
     fires = _answered(view) & startswith(client, clen, b"CONNECT ")
     evidence = {r: f"http connect: '{request}' -> '{response}'" for r, request, response in _lines(view, fires)}
     return Detection(np.where(fires, 1.0, 0.0), evidence)
 
 
 def _absolute(view: SignatureView) -> Detection:
-    client, clen = view.prefix(0)
+    client, clen = view.prefix_start(0)
     absolute = np.zeros(view.m, bool)
-    candidates = np.flatnonzero(_answered(view) & one_of(client[:, 0], b"GPHDO"))
+    # A method (3 to 7 letters) and a space, then a scheme's first letter: few requests have it, and only those
+    # are read as text.
+    after_space = (client[:, 3:8] == 0x20) & one_of((client[:, 4:9] | 0x20).ravel(), b"hf").reshape(-1, 5)
+    candidates = np.flatnonzero(_answered(view) & one_of(client[:, 0], b"GPHDO") & after_space.any(1))
     for r, start in zip(candidates.tolist(), payloads(client, clen, candidates, 16)):
         method, _, rest = start.partition(b" ")
         absolute[r] = method in METHODS and rest.lower().startswith((b"http://", b"https://", b"ftp://"))
@@ -38,7 +40,7 @@ def _absolute(view: SignatureView) -> Detection:
 def _lines(view, fires):
     """(row, request line, response line) of each flow that fires, for evidence."""
     rows = np.flatnonzero(fires)
-    return zip(rows.tolist(), lines(*view.prefix(0), rows), lines(*view.prefix(1), rows))
+    return zip(rows.tolist(), lines(*view.prefix_start(0), rows), lines(*view.prefix_start(1), rows))
 
 
 def detect_connect(view: SignatureView) -> Detection:

@@ -12,8 +12,8 @@ PATHS = (b"POST /vpnsvc/connect.cgi", b"POST /vpnsvc/vpn.cgi")
 
 
 def _detect(view: SignatureView) -> Detection:
-    client, clen = view.prefix(0)
-    server, slen = view.prefix(1)
+    client, clen = view.prefix_start(0)
+    server, slen = view.prefix_start(1)
     fires = startswith_any(client, clen, PATHS) & startswith(server, slen, b"HTTP/1.")
     rows = np.flatnonzero(fires)
     evidence = {r: f"softether: '{request}' answered by HTTP"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from features import native
 from features.signatures.base import TCP, Detection, Signature, SignatureView, on_candidates, rows_with
 
 CLIENT_HELLO = (400, 2600)     # inner ClientHello + outer record and proxy framing overhead
@@ -16,18 +17,19 @@ CLIENT_FINISHED = (75, 180)    # [CCS +] Finished (+ key exchange for TLS 1.2) +
 FIRST_CANDIDATE_BURST = 2      # bursts 0 and 1 are the outer ClientHello and the server's reply
 
 
+# The score of a start with the hello alone, hello and flight, or all three: as the sum
+# hello * 0.4 + (hello & flight) * 0.3 + (hello & flight & finished) * 0.3 gives it, computed once.
+SCORES = np.array([0.0, 0.4 + 0.0 + 0.0, 0.4 + 0.3 + 0.0, 0.4 + 0.3 + 0.3])
+
+
 def shape_score(view: SignatureView):
-    """(score, burst index) of the best inner-handshake shape among the first bursts of each flow."""
-    sizes, dirs = view.bursts()
-    j = np.arange(FIRST_CANDIDATE_BURST, min(sizes.shape[1] - 2, 12))          # where an inner handshake may start
-    hello = (dirs[:, j] == 0) & (sizes[:, j] >= CLIENT_HELLO[0]) & (sizes[:, j] <= CLIENT_HELLO[1])
-    flight = (dirs[:, j + 1] == 1) & (sizes[:, j + 1] >= SERVER_FLIGHT)
-    finished = (dirs[:, j + 2] == 0) & (sizes[:, j + 2] >= CLIENT_FINISHED[0]) & (sizes[:, j + 2] <= CLIENT_FINISHED[1])
-    score = hello * 0.4 + (hello & flight) * 0.3 + (hello & flight & finished) * 0.3
-    # A leading column of zeros stands for no shape: the first best start is that column (index -1) unless one scores.
-    score = np.concatenate([np.zeros((view.m, 1)), score], 1)
-    best = score.argmax(1)
-    return score[np.arange(view.m), best], np.concatenate([[-1], j])[best], sizes
+    """(score, burst index, the sizes of the bursts from there) of the best inner-handshake shape among the first
+    bursts of each flow (burst index -1 where there is none)."""
+    sequences, at = view.sequences()                        # read in place
+    stop = min(sequences[0].shape[1] - 2, 12)               # where an inner handshake may start
+    level, where, sizes = native.inner_handshakes(sequences, at, FIRST_CANDIDATE_BURST, stop, CLIENT_HELLO,
+                                                  SERVER_FLIGHT, CLIENT_FINISHED)
+    return SCORES[level], where, sizes
 
 
 def _detect(view: SignatureView) -> Detection:
@@ -37,10 +39,10 @@ def _detect(view: SignatureView) -> Detection:
     score = np.where(outer, best, 0.0)
     fires = score >= 0.99
     evidence = {}
-    for r, j, sni, is_ip, bursts in rows_with(fires, where, c["tls_sni"], c["tls_sni_is_ip"], sizes):
+    for r, sni, is_ip, bursts in rows_with(fires, c["tls_sni"], c["tls_sni_is_ip"], sizes):
         note = "no SNI" if not sni else (f"IP-literal SNI {sni}" if is_ip else f"SNI {sni}")
-        evidence[r] = (f"tls-in-tls: after the outer handshake ({note}), client {bursts[j]} B / server "
-                       f"{bursts[j + 1]} B / client {bursts[j + 2]} B, the shape of an inner TLS handshake")
+        evidence[r] = (f"tls-in-tls: after the outer handshake ({note}), client {bursts[0]} B / server "
+                       f"{bursts[1]} B / client {bursts[2]} B, the shape of an inner TLS handshake")
     return Detection(np.where(fires, 0.8, score * 0.45), evidence, {"tls_in_tls_shape": np.where(outer, best, 0.0)})
 
 

@@ -31,15 +31,16 @@ def detect(view: SignatureView) -> Detection:
     score = np.zeros(view.m)
     evidence = {}
     share = native.cell_share(view.rows.seq_len, view.rows.seq_dir, view.n_sequence, CELL_RECORDS)
-    for r in np.flatnonzero(hello):
-        match = RANDOM_NAME.match(sni[r])
+    rows = np.flatnonzero(hello)
+    for r, name, cells, answer in zip(rows.tolist(), sni[rows].tolist(), share[rows].tolist(), answered[rows].tolist()):
+        match = RANDOM_NAME.match(name)
         # A pronounceable random label happens (one in five has no digit and many vowels); Tor's cell-sized
         # records (a fifth of the server packets and more) then confirm it.
-        if match and (random_looking(match.group(1)) or share[r] >= 0.2):
-            score[r] = 1.0 if answered[r] else 0.4
-            if answered[r]:
-                evidence[r] = (f"tor: TLS to random name {sni[r]} without ALPN, "
-                               f"{share[r]:.0%} of server payload packets cell-sized")
+        if match and (random_looking(match.group(1)) or cells >= 0.2):
+            score[r] = 1.0 if answer else 0.4
+            if answer:
+                evidence[r] = (f"tor: TLS to random name {name} without ALPN, "
+                               f"{cells:.0%} of server payload packets cell-sized")
     return Detection(score, evidence, {"tor_cell_share": share})
 
 

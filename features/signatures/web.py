@@ -17,7 +17,7 @@ def detect_tls(view: SignatureView) -> Detection:
 
 
 def _detect_http(view: SignatureView) -> Detection:
-    client, clen = view.prefix(0)
+    client, clen = view.prefix_start(0)
     return Detection(np.where(startswith_any(client, clen, METHODS), 1.0, 0.0))
 
 
