@@ -15,7 +15,7 @@ void dns_questions(int64_t m, const uint8_t *data, int64_t width, const int64_t 
     for (int64_t r = 0; r < m; r++) {
         const uint8_t *row = data + r * width;
         out_id[r] = -1;
-        int64_t o = tcp[r] ? 2 : 0, n = lengths[r];
+        int64_t o = tcp[r] ? 2 : 0, n = lengths[r] < width ? lengths[r] : width;   /* never past the row */
         if (n < o + 17) continue;
         int64_t flags = ((int64_t)row[o + 2] << 8) | row[o + 3];
         int64_t qdcount = ((int64_t)row[o + 4] << 8) | row[o + 5];
