@@ -16,7 +16,7 @@ FINISHED_AT_MOST = 128
 def detect(view: SignatureView) -> Detection:
     c = view.columns
     server, slen = view.prefix(1)
-    # Only TLS handshakes can match: the records are walked (handshakes.c) for those rows alone.
+    # Only TLS handshakes can match: the records are walked (fake_tls.c) for those rows alone.
     rows = np.flatnonzero((view.proto == TCP) & (c["tls_client_hello"] == 1) & (c["tls_server_hello"] == 1))
     length = native.fake_tls_finished(server, slen, rows, FINISHED_AT_MOST)
     fake = length >= 0

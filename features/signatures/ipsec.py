@@ -15,7 +15,7 @@ IKE_VERSIONS = {0x10: "ikev1", 0x20: "ikev2"}
 
 def detect(view: SignatureView) -> Detection:
     # The tests (IKE headers with a length field that equals the datagram, exchange types of the version, SPI
-    # linkage; ESP's SPI and sequence numbers) are in handshakes.c, one pass over the flows.
+    # linkage; ESP's SPI and sequence numbers) are in ipsec.c, one pass over the flows.
     packets, at = view.packets()
     score, facts = native.ipsec_handshakes(packets, at, view.proto, view.payload_packets)
     fact = dict(zip(native.IPSEC_FACTS, facts.T))

@@ -11,7 +11,7 @@ from features.signatures.base import Detection, Signature, SignatureView, rows_w
 
 def detect(view: SignatureView) -> Detection:
     # Control header with matching length, Message Type AVP SCCRQ answered by SCCRP in the responder's first or
-    # second message: handshakes.c, one pass over the flows' packets.
+    # second message: l2tp_pptp.c, one pass over the flows' packets.
     packets, at = view.packets()
     score, answered, version, reply_size = native.l2tp_handshakes(packets, at, view.proto)
     evidence = {}

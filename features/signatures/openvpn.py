@@ -36,13 +36,13 @@ def _statistics(view):
             "ovpn_ack_bin0": bins[0], "ovpn_ack_bin1": bins[1], "ovpn_ack_bin2": bins[2]}
 
 
-# By how much of the exchange was seen (handshakes.c): none, the client's reset alone, the exchange, the exchange
+# By how much of the exchange was seen (openvpn.c): none, the client's reset alone, the exchange, the exchange
 # with the session id echoed by the server or kept by the client.
 SCORES = np.array([0.0, 0.3, 0.7, 1.0])
 
 
 def detect(view: SignatureView) -> Detection:
-    # The hard-reset exchange, framing, session id echoed and kept: handshakes.c, one pass over the flows' packets.
+    # The hard-reset exchange, framing, session id echoed and kept: openvpn.c, one pass over the flows' packets.
     packets, at = view.packets()
     level, opcode, echo, kept = native.openvpn_handshakes(packets, at, view.proto)
     score = SCORES[level]

@@ -11,7 +11,7 @@ ATYP = {1: "IPv4", 3: "domain", 4: "IPv6"}
 
 def detect(view: SignatureView) -> Detection:
     # The SOCKS5 greeting and choice (either way round: a reverse proxy connects out to its client, past firewalls
-    # that only stop inbound connections, and greets it), SOCKS4 request and grant: handshakes.c, one pass.
+    # that only stop inbound connections, and greets it), SOCKS4 request and grant: socks.c, one pass.
     packets, at = view.packets()
     score, facts = native.socks_handshakes(packets, at, view.proto)
     kind, offered, chosen, *request = facts.T
