@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from features import native
-from features.signatures.base import TCP, Detection, Signature, SignatureView
+from features.signatures.base import TCP, Detection, Signature, SignatureView, evidence_texts
 
 FINISHED_AT_MOST = 128
 
@@ -22,9 +22,11 @@ def detect(view: SignatureView) -> Detection:
     fake = length >= 0
     score = np.zeros(view.m)
     score[rows[fake]] = 0.9
-    evidence = {r: (f"fake tls: ServerHello, ChangeCipherSpec, then a {size}-byte 'Finished' record "
-                    f"(real ones are under {FINISHED_AT_MOST} bytes): data tunnelled in the handshake")
-                for r, size in zip(rows[fake].tolist(), length[fake].tolist())}
+    finished = np.zeros(view.m, np.int64)
+    finished[rows] = length
+    evidence = evidence_texts(score > 0, lambda size: (
+        f"fake tls: ServerHello, ChangeCipherSpec, then a {size}-byte 'Finished' record "
+        f"(real ones are under {FINISHED_AT_MOST} bytes): data tunnelled in the handshake"), finished)
     return Detection(score, evidence)
 
 
