@@ -297,14 +297,18 @@ def evidence_texts(mask, format, *arrays) -> dict:
     numpy scalars is several times slower). `format` is called once per distinct combination: the flows that fire in
     a drain repeat a few, and formatting costs more than looking a text up."""
     rows = np.flatnonzero(mask)
+    if not len(rows):                               # most signatures fire on no flow of a drain
+        return {}
     return evidence_at(rows, format, *(np.asarray(a)[rows] for a in arrays))
 
 
 def evidence_at(rows, format, *columns) -> dict:
     """evidence_texts for the rows `rows`, the values of each of `columns` at them."""
-    values = zip(*(c.tolist() for c in columns))
-    # Floats are told apart by their bits (0.0 equals -0.0 but formats apart), rows of several values as tuples.
-    keys = zip(*(_hashable(c.view(f"i{c.itemsize}") if c.dtype.kind == "f" else c) for c in columns))
+    values = list(zip(*(c.tolist() for c in columns)))
+    keys = values
+    if any(c.dtype.kind == "f" or c.ndim > 1 for c in columns):
+        # Floats are told apart by their bits (0.0 equals -0.0 but formats apart), rows of several values as tuples.
+        keys = zip(*(_hashable(c.view(f"i{c.itemsize}") if c.dtype.kind == "f" else c) for c in columns))
     texts, out = {}, {}
     for r, key, value in zip(np.asarray(rows).tolist(), keys, values):
         text = texts.get(key)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from features import native
-from features.signatures.base import TCP, Detection, Signature, SignatureView, evidence_texts
+from features.signatures.base import TCP, Detection, Signature, SignatureView, evidence_at
 
 FINISHED_AT_MOST = 128
 
@@ -22,11 +22,9 @@ def detect(view: SignatureView) -> Detection:
     fake = length >= 0
     score = np.zeros(view.m)
     score[rows[fake]] = 0.9
-    finished = np.zeros(view.m, np.int64)
-    finished[rows] = length
-    evidence = evidence_texts(score > 0, lambda size: (
+    evidence = evidence_at(rows[fake], lambda size: (
         f"fake tls: ServerHello, ChangeCipherSpec, then a {size}-byte 'Finished' record "
-        f"(real ones are under {FINISHED_AT_MOST} bytes): data tunnelled in the handshake"), finished)
+        f"(real ones are under {FINISHED_AT_MOST} bytes): data tunnelled in the handshake"), length[fake])
     return Detection(score, evidence)
 
 
