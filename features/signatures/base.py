@@ -234,8 +234,8 @@ def on_candidates(view: SignatureView, candidates: np.ndarray, detect, shared: s
         full = np.full(view.m, defaults.get(name, 0), dtype=np.asarray(values).dtype)
         full[where] = values
         features[name] = full
-    rows = where.tolist()
-    return Detection(score, {rows[r]: text for r, text in part.evidence.items()}, features)
+    rows = where[np.fromiter(part.evidence, np.int64, len(part.evidence))].tolist()
+    return Detection(score, dict(zip(rows, part.evidence.values())), features)
 
 
 def u8(data, pos):
