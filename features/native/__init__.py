@@ -395,11 +395,11 @@ _PACKETS = (_P, _I, _I, _P, _P, _I, _P, _P, _I, _I)      # the arrays of _packet
 
 
 def _packet_arguments(packets, rows):
-    """The arguments handshakes.c reads a view's packets from (SignatureView.packets): heads, sizes, bytes held,
-    packets per row and positions, of all the rows, and the `rows` to test."""
+    """The arguments the handshake kernels (packets.h) read a view's packets from (SignatureView.packets): heads,
+    sizes, bytes held, packets per row and positions, of all the rows, and the `rows` to test."""
     heads, seq_len, seq_cap, n_seq, positions = packets
     if not 32 <= heads.shape[2] <= 256 or positions.shape[1] < 4:
-        raise ValueError("handshakes.c reads heads of 32 to 256 bytes, and each direction's first 4 packets")
+        raise ValueError("the handshake kernels read heads of 32 to 256 bytes, and each direction's first 4 packets")
     heads = np.ascontiguousarray(heads, np.uint8)
     seq_len, seq_cap = np.ascontiguousarray(seq_len, np.int32), np.ascontiguousarray(seq_cap, np.int32)
     n_seq, positions = np.ascontiguousarray(n_seq, np.int64), np.ascontiguousarray(positions, np.int64)
@@ -417,7 +417,7 @@ _openvpn_handshakes = declare("openvpn_handshakes", _I, _P, _P, *_PACKETS, _P, _
 def openvpn_handshakes(packets, rows, proto):
     """(level, client opcode, echo offset, kept) of OpenVPN's hard-reset exchange for each of `rows` (transport
     `proto`): level 3 exchange with the session id echoed or kept, 2 exchange, 1 client reset alone, 0 none
-    (see handshakes.c)."""
+    (see openvpn.c)."""
     keep, (n, rows_ptr), arrays = _packet_arguments(packets, rows)
     proto = np.ascontiguousarray(proto, np.int64)
     out = [np.empty(n, np.int64) for _ in range(4)]
@@ -426,9 +426,9 @@ def openvpn_handshakes(packets, rows, proto):
 
 
 def _scored(kernel, packets, rows, proto, n_facts=0, *before):
-    """Run a handshakes.c kernel that scores each of `rows` (IP protocol `proto`) and notes `n_facts` integers about
-    it, if any; `before`: its arguments between proto and the packets. Returns the scores, and the facts (n, n_facts)
-    if any."""
+    """Run a handshake kernel (packets.h) that scores each of `rows` (IP protocol `proto`) and notes `n_facts`
+    integers about it, if any; `before`: its arguments between proto and the packets. Returns the scores, and the
+    facts (n, n_facts) if any."""
     keep, (n, rows_ptr), arrays = _packet_arguments(packets, rows)
     proto = np.ascontiguousarray(proto, np.int64)
     score, facts = np.empty(n, np.float64), np.empty((n, n_facts), np.int64)
@@ -442,7 +442,7 @@ IPSEC_FACTS = ("ike", "evidence", "marker", "version", "exchange", "answered", "
 
 def ipsec_handshakes(packets, rows, proto, payload_packets):
     """(score, facts (n, 8), columns IPSEC_FACTS) of IPsec for each of `rows` (IP protocol `proto`, payload
-    packets from each direction `payload_packets`): IKE exchanges, ESP in UDP, ESP and AH (see handshakes.c)."""
+    packets from each direction `payload_packets`): IKE exchanges, ESP in UDP, ESP and AH (see ipsec.c)."""
     payload_packets = np.ascontiguousarray(payload_packets, np.int64)
     return _scored(_ipsec_handshakes, packets, rows, proto, len(IPSEC_FACTS), _ptr(payload_packets))
 
@@ -453,7 +453,7 @@ SOCKS_FACTS = ("evidence", "offered", "chosen", "request", "command", "address_t
 
 def socks_handshakes(packets, rows, proto):
     """(score, facts (n, 6), columns SOCKS_FACTS) of SOCKS4 and SOCKS5 for each of `rows` (IP protocol `proto`)
-    (see handshakes.c)."""
+    (see socks.c)."""
     return _scored(_socks_handshakes, packets, rows, proto, len(SOCKS_FACTS))
 
 
@@ -462,7 +462,7 @@ _wireguard_handshakes = declare("wireguard_handshakes", _I, _P, _P, *_PACKETS, _
 
 def wireguard_handshakes(packets, rows, proto):
     """(score, evidence): WireGuard for each of `rows` (IP protocol `proto`); evidence 1 linked handshake, 2
-    transport data both ways, 0 none (see handshakes.c)."""
+    transport data both ways, 0 none (see wireguard.c)."""
     score, evidence = _scored(_wireguard_handshakes, packets, rows, proto, 1)
     return score, evidence[:, 0]
 
@@ -472,7 +472,7 @@ _l2tp_handshakes = declare("l2tp_handshakes", _I, _P, _P, *_PACKETS, _P, _P)
 
 def l2tp_handshakes(packets, rows, proto):
     """(score, answered, version, reply size): L2TP's SCCRQ and SCCRP for each of `rows` (IP protocol `proto`)
-    (see handshakes.c)."""
+    (see l2tp_pptp.c)."""
     score, facts = _scored(_l2tp_handshakes, packets, rows, proto, 3)
     return (score, *facts.T)
 
@@ -482,7 +482,7 @@ _pptp_handshakes = declare("pptp_handshakes", _I, _P, _P, *_PACKETS, _P, _P)
 
 def pptp_handshakes(packets, rows, proto):
     """(score, evidence): PPTP for each of `rows` (IP protocol `proto`); evidence 1 control exchange, 2 enhanced
-    GRE, 0 none (see handshakes.c)."""
+    GRE, 0 none (see l2tp_pptp.c)."""
     score, evidence = _scored(_pptp_handshakes, packets, rows, proto, 1)
     return score, evidence[:, 0]
 
@@ -493,17 +493,17 @@ _stun_handshakes = declare("stun_handshakes", _I, _P, _P, *_PACKETS, _P)
 
 
 def quic_handshakes(packets, rows, proto):
-    """Score of QUIC's Initial and answer for each of `rows` (IP protocol `proto`) (see handshakes.c)."""
+    """Score of QUIC's Initial and answer for each of `rows` (IP protocol `proto`) (see udp_handshakes.c)."""
     return _scored(_quic_handshakes, packets, rows, proto)
 
 
 def dtls_handshakes(packets, rows, proto):
-    """Score of a DTLS ClientHello and answer for each of `rows` (IP protocol `proto`) (see handshakes.c)."""
+    """Score of a DTLS ClientHello and answer for each of `rows` (IP protocol `proto`) (see udp_handshakes.c)."""
     return _scored(_dtls_handshakes, packets, rows, proto)
 
 
 def stun_handshakes(packets, rows, proto):
-    """Score of STUN messages both ways for each of `rows` (IP protocol `proto`) (see handshakes.c)."""
+    """Score of STUN messages both ways for each of `rows` (IP protocol `proto`) (see udp_handshakes.c)."""
     return _scored(_stun_handshakes, packets, rows, proto)
 
 
@@ -542,7 +542,7 @@ _fake_tls_finished = declare("fake_tls_finished", _I, _P, _I, _P, _P, _I, _P)
 
 def fake_tls_finished(data, lengths, rows, finished_at_most):
     """Per row of `rows` of server stream prefixes: the length of the handshake record after ServerHello and
-    ChangeCipherSpec where it is longer than `finished_at_most`, else -1 (see handshakes.c)."""
+    ChangeCipherSpec where it is longer than `finished_at_most`, else -1 (see fake_tls.c)."""
     if data.shape[1] < 5:
         raise ValueError("fake_tls_finished reads the first record's header")
     data = np.ascontiguousarray(data, np.uint8)
@@ -560,7 +560,7 @@ _anyconnect_resumed = declare("anyconnect_resumed", _I, _P, _P, _I, _P, *_PACKET
 def anyconnect_resumed(packets, rows, server, server_lengths):
     """Per each of `rows`: 1 where the server's DTLS flight (its stream prefix `server`, then the next three
     packets' heads) goes from ServerHello to ServerHelloDone or ChangeCipherSpec without a Certificate, else 0
-    (see handshakes.c)."""
+    (see anyconnect.c)."""
     keep, (n, rows_ptr), arrays = _packet_arguments(packets, rows)
     server = np.ascontiguousarray(server, np.uint8)
     server_lengths = np.ascontiguousarray(server_lengths, np.int64)
@@ -575,7 +575,7 @@ _sstp_handshakes = declare("sstp_handshakes", _I, _P, _P, _P, _I, _P, _P, _I, _P
 def sstp_handshakes(packets, rows, proto, client, server, request: bytes, answer: bytes):
     """(score, evidence) of SSTP for each of `rows` (IP protocol `proto`): evidence 1 where the client stream
     (`client`: bytes, lengths) opens with `request` and the server's with `answer`, 2 for SSTP control framing
-    both ways, 0 none (see handshakes.c)."""
+    both ways, 0 none (see sstp.c)."""
     (client, client_lengths), (server, server_lengths) = client, server
     if client.shape[1] < 3:
         raise ValueError("sstp_handshakes reads the first 3 bytes of the client prefixes")

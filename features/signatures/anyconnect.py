@@ -30,7 +30,7 @@ def detect(view: SignatureView) -> Detection:
     hello[rows] = ((clen[rows] >= 60) & one_of(u16(first, 1), DTLS_VERSIONS) & (u8(first, 13) == 1)
                    & (u8(first, 59) == 32))
     # The server flight of the DTLS hellos (the first datagram whole, the next three's first records) is walked in
-    # handshakes.c, reading the prefixes and packets in place.
+    # anyconnect.c, reading the prefixes and packets in place.
     rows = np.flatnonzero(hello & (slen >= 26))
     packets, at = view.packets()
     (flights, flight_lengths), _ = view.prefix_in_place(1)

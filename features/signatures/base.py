@@ -234,8 +234,8 @@ def on_candidates(view: SignatureView, candidates: np.ndarray, detect, shared: s
         full = np.full(view.m, defaults.get(name, 0), dtype=np.asarray(values).dtype)
         full[where] = values
         features[name] = full
-    rows = where.tolist()
-    return Detection(score, {rows[r]: text for r, text in part.evidence.items()}, features)
+    rows = where[np.fromiter(part.evidence, np.int64, len(part.evidence))].tolist()
+    return Detection(score, dict(zip(rows, part.evidence.values())), features)
 
 
 def u8(data, pos):
@@ -292,11 +292,34 @@ def find_in_rows(data, lengths, rows, needle: bytes) -> dict:
     return out
 
 
-def rows_with(mask, *arrays):
-    """(row, the value of each array at it) for each row in `mask`, as Python values: evidence text formats
-    numpy scalars several times slower."""
+def evidence_texts(mask, format, *arrays) -> dict:
+    """{row: format(*the values of `arrays` at it)} for each row in `mask`, the values as Python values (formatting
+    numpy scalars is several times slower). `format` is called once per distinct combination: the flows that fire in
+    a drain repeat a few, and formatting costs more than looking a text up."""
     rows = np.flatnonzero(mask)
-    return zip(rows.tolist(), *(np.asarray(a)[rows].tolist() for a in arrays))
+    if not len(rows):                               # most signatures fire on no flow of a drain
+        return {}
+    return evidence_at(rows, format, *(np.asarray(a)[rows] for a in arrays))
+
+
+def evidence_at(rows, format, *columns) -> dict:
+    """evidence_texts for the rows `rows`, the values of each of `columns` at them."""
+    values = list(zip(*(c.tolist() for c in columns)))
+    keys = values
+    if any(c.dtype.kind == "f" or c.ndim > 1 for c in columns):
+        # Floats are told apart by their bits (0.0 equals -0.0 but formats apart), rows of several values as tuples.
+        keys = zip(*(_hashable(c.view(f"i{c.itemsize}") if c.dtype.kind == "f" else c) for c in columns))
+    texts, out = {}, {}
+    for r, key, value in zip(np.asarray(rows).tolist(), keys, values):
+        text = texts.get(key)
+        if text is None:
+            text = texts[key] = format(*value)
+        out[r] = text
+    return out
+
+
+def _hashable(values: np.ndarray) -> list:
+    return values.tolist() if values.ndim == 1 else list(map(tuple, values.tolist()))
 
 
 def payloads(data, lengths, rows, limit) -> list:
@@ -307,6 +330,12 @@ def payloads(data, lengths, rows, limit) -> list:
 
 
 def lines(data, lengths, rows, limit=120) -> list:
-    """First line of the text payload of each of `rows`, for evidence."""
-    return [text.split(b"\r\n")[0].split(b"\n")[0].decode("ascii", "replace")
-            for text in payloads(data, lengths, rows, limit)]
+    """First line of the text payload of each of `rows`, for evidence; each distinct payload is read once (requests
+    and answers repeat)."""
+    out, known = [], {}
+    for text in payloads(data, lengths, rows, limit):
+        line = known.get(text)
+        if line is None:
+            line = known[text] = text.split(b"\r\n")[0].split(b"\n")[0].decode("ascii", "replace")
+        out.append(line)
+    return out

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from features import native
-from features.signatures.base import TCP, UDP, Detection, Signature, SignatureView, one_of, rows_with
+from features.signatures.base import TCP, UDP, Detection, Signature, SignatureView, evidence_texts, one_of
 
 TUNNEL_QTYPES = {10: "NULL", 16: "TXT", 5: "CNAME", 15: "MX", 65399: "PRIVATE"}
 MIN_NAME = 52
@@ -48,9 +48,9 @@ def detect_tunnel(view: SignatureView) -> Detection:
     # Encoded names, or a socket kept for many queries of tunnel-friendly types (iodine opens with short ones).
     long_query = view.columns["src2dst_payload_max"] >= LONG_QUERY
     fires = (encoded & (odd_type | many)) | (dns & many & odd_type & long_query)
-    evidence = {r: (f"dns tunnel: first query name {length} chars, longest label {label}, {bits:.2f} bits/char, "
-                    f"type {TUNNEL_QTYPES.get(kind, kind)}, {n} queries in the flow")
-                for r, length, label, bits, kind, n in rows_with(fires, name_len, longest, entropy, qtype, queries)}
+    evidence = evidence_texts(fires, lambda length, label, bits, kind, n: (
+        f"dns tunnel: first query name {length} chars, longest label {label}, {bits:.2f} bits/char, "
+        f"type {TUNNEL_QTYPES.get(kind, kind)}, {n} queries in the flow"), name_len, longest, entropy, qtype, queries)
     return Detection(np.where(fires, 0.9, np.where(encoded | (dns & many), 0.4, 0.0)), evidence)
 
 

@@ -8,7 +8,7 @@ from features.signatures.base import Detection, Signature, SignatureView
 
 
 def detect(view: SignatureView) -> Detection:
-    # DTLS ClientHello record answered by DTLS records: handshakes.c, one pass over the flows' packets.
+    # DTLS ClientHello record answered by DTLS records: udp_handshakes.c, one pass over the flows' packets.
     packets, at = view.packets()
     return Detection(native.dtls_handshakes(packets, at, view.proto))
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from features import native
-from features.signatures.base import TCP, Detection, Signature, SignatureView
+from features.signatures.base import TCP, Detection, Signature, SignatureView, evidence_at
 
 FINISHED_AT_MOST = 128
 
@@ -16,15 +16,15 @@ FINISHED_AT_MOST = 128
 def detect(view: SignatureView) -> Detection:
     c = view.columns
     server, slen = view.prefix(1)
-    # Only TLS handshakes can match: the records are walked (handshakes.c) for those rows alone.
+    # Only TLS handshakes can match: the records are walked (fake_tls.c) for those rows alone.
     rows = np.flatnonzero((view.proto == TCP) & (c["tls_client_hello"] == 1) & (c["tls_server_hello"] == 1))
     length = native.fake_tls_finished(server, slen, rows, FINISHED_AT_MOST)
     fake = length >= 0
     score = np.zeros(view.m)
     score[rows[fake]] = 0.9
-    evidence = {r: (f"fake tls: ServerHello, ChangeCipherSpec, then a {size}-byte 'Finished' record "
-                    f"(real ones are under {FINISHED_AT_MOST} bytes): data tunnelled in the handshake")
-                for r, size in zip(rows[fake].tolist(), length[fake].tolist())}
+    evidence = evidence_at(rows[fake], lambda size: (
+        f"fake tls: ServerHello, ChangeCipherSpec, then a {size}-byte 'Finished' record "
+        f"(real ones are under {FINISHED_AT_MOST} bytes): data tunnelled in the handshake"), length[fake])
     return Detection(score, evidence)
 
 

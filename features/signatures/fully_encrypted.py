@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from features.extract import _kernel as k
-from features.signatures.base import TCP, Detection, Signature, SignatureView, on_candidates, rows_with, startswith
+from features.signatures.base import TCP, Detection, Signature, SignatureView, evidence_texts, on_candidates, startswith
 from features.signatures.fbzero import opens_with_preamble
 
 MIN_PAYLOAD = 16
@@ -48,14 +48,15 @@ def _detect(view: SignatureView) -> Detection:
     tcp = view.proto == TCP
     fires = tcp & client_first & client_random & server_random
     score = np.where(fires, 0.8, np.where(tcp & client_random, 0.4, 0.0))
-    evidence = {}
-    for r, size, entropy, popcount, first6, reply in rows_with(fires, c_len, c["src2dst_first_payload_entropy"],
-                                                                c["src2dst_first_payload_popcount"],
-                                                                c["fe_ex2_first6_printable"], s_len):
-        evidence[r] = (f"fully encrypted: first client payload {size} B, {entropy:.2f} bits/byte entropy, "
-                       f"{popcount:.2f} set bits/byte, no GFW exemption"
-                       f"{' but the first six bytes printable' if first6 else ''}; random {reply} B reply")
+    evidence = evidence_texts(fires, _evidence, c_len, c["src2dst_first_payload_entropy"],
+                              c["src2dst_first_payload_popcount"], c["fe_ex2_first6_printable"], s_len)
     return Detection(score, evidence)
+
+
+def _evidence(size, entropy, popcount, first6, reply) -> str:
+    return (f"fully encrypted: first client payload {size} B, {entropy:.2f} bits/byte entropy, "
+            f"{popcount:.2f} set bits/byte, no GFW exemption"
+            f"{' but the first six bytes printable' if first6 else ''}; random {reply} B reply")
 
 
 SIGNATURE = Signature(

@@ -28,9 +28,13 @@ def _absolute(view: SignatureView) -> Detection:
     # are read as text.
     after_space = (client[:, 3:8] == 0x20) & one_of((client[:, 4:9] | 0x20).ravel(), b"hf").reshape(-1, 5)
     candidates = np.flatnonzero(_answered(view) & one_of(client[:, 0], b"GPHDO") & after_space.any(1))
+    known = {}                                      # requests repeat: each distinct start is read once
     for r, start in zip(candidates.tolist(), payloads(client, clen, candidates, 16)):
-        method, _, rest = start.partition(b" ")
-        absolute[r] = method in METHODS and rest.lower().startswith((b"http://", b"https://", b"ftp://"))
+        found = known.get(start)
+        if found is None:
+            method, _, rest = start.partition(b" ")
+            found = known[start] = method in METHODS and rest.lower().startswith((b"http://", b"https://", b"ftp://"))
+        absolute[r] = found
     fires = absolute
     evidence = {r: f"http proxy: absolute-URI request '{request}' -> '{response}'"
                 for r, request, response in _lines(view, fires)}

@@ -10,7 +10,7 @@ import numpy as np
 
 from features import native
 from features.extract import _kernel as k
-from features.signatures.base import TCP, Detection, Signature, SignatureView, rows_with
+from features.signatures.base import TCP, Detection, Signature, SignatureView, evidence_texts
 
 HMAC_SIZES = {20: "SHA1", 32: "SHA256", 48: "SHA384", 64: "SHA512"}
 
@@ -36,32 +36,33 @@ def _statistics(view):
             "ovpn_ack_bin0": bins[0], "ovpn_ack_bin1": bins[1], "ovpn_ack_bin2": bins[2]}
 
 
-# By how much of the exchange was seen (handshakes.c): none, the client's reset alone, the exchange, the exchange
+# By how much of the exchange was seen (openvpn.c): none, the client's reset alone, the exchange, the exchange
 # with the session id echoed by the server or kept by the client.
 SCORES = np.array([0.0, 0.3, 0.7, 1.0])
 
 
 def detect(view: SignatureView) -> Detection:
-    # The hard-reset exchange, framing, session id echoed and kept: handshakes.c, one pass over the flows' packets.
+    # The hard-reset exchange, framing, session id echoed and kept: openvpn.c, one pass over the flows' packets.
     packets, at = view.packets()
     level, opcode, echo, kept = native.openvpn_handshakes(packets, at, view.proto)
     score = SCORES[level]
-    exchange = level >= 2
-    evidence = {}
     sizes = view.size(view.index(0)), view.size(view.index(1))
-    for r, transport, op, echoed, kept_in, client_size, server_size in rows_with(exchange, view.proto, opcode, echo,
-                                                                                 kept, *sizes):
-        name, offset = ("tcp", 2) if transport == TCP else ("udp", 0)
-        if echoed == offset + 14:
-            mode = "no tls-auth"
-        elif echoed >= 0:
-            hmac = echoed - offset - 22
-            mode = f"tls-auth (HMAC {hmac} B{', ' + HMAC_SIZES[hmac] if hmac in HMAC_SIZES else ''})"
-        else:
-            mode = "session id not echoed in clear (tls-crypt)"
-        evidence[r] = (f"openvpn/{name}: client hard reset opcode {op} ({client_size} B) / server hard "
-                       f"reset ({server_size} B), {mode}, session id kept in {kept_in} later client control packets")
+    evidence = evidence_texts(level >= 2, _evidence, view.proto, opcode, echo, kept, *sizes)
     return Detection(score, evidence, _statistics(view))
+
+
+def _evidence(transport, op, echoed, kept_in, client_size, server_size) -> str:
+    """The evidence of an exchange: the transport, sizes, how the session id was echoed (the mode), and kept."""
+    name, offset = ("tcp", 2) if transport == TCP else ("udp", 0)
+    if echoed == offset + 14:
+        mode = "no tls-auth"
+    elif echoed >= 0:
+        hmac = echoed - offset - 22
+        mode = f"tls-auth (HMAC {hmac} B{', ' + HMAC_SIZES[hmac] if hmac in HMAC_SIZES else ''})"
+    else:
+        mode = "session id not echoed in clear (tls-crypt)"
+    return (f"openvpn/{name}: client hard reset opcode {op} ({client_size} B) / server hard "
+            f"reset ({server_size} B), {mode}, session id kept in {kept_in} later client control packets")
 
 
 SIGNATURE = Signature(

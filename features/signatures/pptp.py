@@ -10,7 +10,7 @@ from features.signatures.base import Detection, Signature, SignatureView
 
 
 def detect(view: SignatureView) -> Detection:
-    # Control messages with the magic cookie 0x1A2B3C4D, enhanced GRE carrying PPP (0x880B): handshakes.c, one
+    # Control messages with the magic cookie 0x1A2B3C4D, enhanced GRE carrying PPP (0x880B): l2tp_pptp.c, one
     # pass over the flows' packets.
     packets, at = view.packets()
     score, kind = native.pptp_handshakes(packets, at, view.proto)

@@ -8,7 +8,7 @@ from features.signatures.base import Detection, Signature, SignatureView
 
 
 def detect(view: SignatureView) -> Detection:
-    # Long-header Initial, known version, answer: handshakes.c, one pass over the flows' packets.
+    # Long-header Initial, known version, answer: udp_handshakes.c, one pass over the flows' packets.
     packets, at = view.packets()
     return Detection(native.quic_handshakes(packets, at, view.proto))
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from features.signatures.base import Detection, Signature, SignatureView, on_candidates, rows_with
+from features.signatures.base import Detection, Signature, SignatureView, evidence_texts, on_candidates
 
 MIN_CLIENT_PACKETS = 10
 REQUEST_BYTES = 150            # client packets of forwarded requests; keystrokes and window adjusts are 36-120
@@ -34,16 +34,17 @@ def _tunnel(view: SignatureView) -> Detection:
     bulk_both = (packets >= MIN_CLIENT_PACKETS) & (c["dst2src_payload_packets"] >= MIN_CLIENT_PACKETS) \
         & (c["src2dst_payload_p50"] >= BULK_BYTES) & (c["dst2src_payload_p50"] >= BULK_BYTES)
     fires = request_response | bulk_both
-    evidence = {}
     sizes = (c["src2dst_payload_p75"], c["src2dst_payload_p50"], c["dst2src_payload_p50"])
-    for r, requesting, n, client_p75, client_p50, server_p50 in rows_with(fires, request_response, packets, *sizes):
-        if requesting:
-            evidence[r] = (f"ssh tunnel: {n} client payload packets, client p75 {client_p75:.0f} B (requests, not "
-                           f"keystrokes), server median {server_p50:.0f} B (responses)")
-        else:
-            evidence[r] = (f"ssh tunnel: bulk both ways, client median {client_p50:.0f} B and "
-                           f"server median {server_p50:.0f} B (an upload and a download at once)")
+    evidence = evidence_texts(fires, _evidence, request_response, packets, *sizes)
     return Detection(np.where(fires, 0.7, 0.2), evidence)
+
+
+def _evidence(requesting, n, client_p75, client_p50, server_p50) -> str:
+    if requesting:
+        return (f"ssh tunnel: {n} client payload packets, client p75 {client_p75:.0f} B (requests, not "
+                f"keystrokes), server median {server_p50:.0f} B (responses)")
+    return (f"ssh tunnel: bulk both ways, client median {client_p50:.0f} B and "
+            f"server median {server_p50:.0f} B (an upload and a download at once)")
 
 
 SIGNATURES = (

@@ -14,7 +14,7 @@ REQUEST = b"SSTP_DUPLEX_POST /sra_{BA195980-CD49-458b-9E23-C84EE0ADCD75}/"
 
 def detect(view: SignatureView) -> Detection:
     # Candidates by the request's first bytes (SSH banners start with "SS" too) or the control framing's first
-    # two, then the request and its answer or the framing both ways: handshakes.c, reading prefixes and packets in
+    # two, then the request and its answer or the framing both ways: sstp.c, reading prefixes and packets in
     # place.
     packets, at = view.packets()
     client, server = view.prefix_in_place(0)[0], view.prefix_in_place(1)[0]

@@ -10,7 +10,7 @@ from features.signatures.base import Detection, Signature, SignatureView
 
 
 def detect(view: SignatureView) -> Detection:
-    # Magic cookie, consistent length, both ways: handshakes.c, one pass over the flows' packets.
+    # Magic cookie, consistent length, both ways: udp_handshakes.c, one pass over the flows' packets.
     packets, at = view.packets()
     return Detection(native.stun_handshakes(packets, at, view.proto))
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from features import native
-from features.signatures.base import TCP, Detection, Signature, SignatureView, on_candidates, rows_with
+from features.signatures.base import TCP, Detection, Signature, SignatureView, evidence_texts, on_candidates
 
 CLIENT_HELLO = (400, 2600)     # inner ClientHello + outer record and proxy framing overhead
 SERVER_FLIGHT = 700            # ServerHello..Finished with a certificate chain
@@ -38,12 +38,14 @@ def _detect(view: SignatureView) -> Detection:
     best, where, sizes = shape_score(view)
     score = np.where(outer, best, 0.0)
     fires = score >= 0.99
-    evidence = {}
-    for r, sni, is_ip, bursts in rows_with(fires, c["tls_sni"], c["tls_sni_is_ip"], sizes):
-        note = "no SNI" if not sni else (f"IP-literal SNI {sni}" if is_ip else f"SNI {sni}")
-        evidence[r] = (f"tls-in-tls: after the outer handshake ({note}), client {bursts[0]} B / server "
-                       f"{bursts[1]} B / client {bursts[2]} B, the shape of an inner TLS handshake")
+    evidence = evidence_texts(fires, _evidence, c["tls_sni"], c["tls_sni_is_ip"], sizes)
     return Detection(np.where(fires, 0.8, score * 0.45), evidence, {"tls_in_tls_shape": np.where(outer, best, 0.0)})
+
+
+def _evidence(sni, is_ip, bursts) -> str:
+    note = "no SNI" if not sni else (f"IP-literal SNI {sni}" if is_ip else f"SNI {sni}")
+    return (f"tls-in-tls: after the outer handshake ({note}), client {bursts[0]} B / server "
+            f"{bursts[1]} B / client {bursts[2]} B, the shape of an inner TLS handshake")
 
 
 def detect(view: SignatureView) -> Detection:

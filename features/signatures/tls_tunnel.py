@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from features.signatures.base import TCP, Detection, Signature, SignatureView
+from features.signatures.base import TCP, Detection, Signature, SignatureView, evidence_texts
 
 
 def detect(view: SignatureView) -> Detection:
     c = view.columns
     fires = (view.proto == TCP) & (c["tls_sni_is_ip"] == 1) & (c["tls_server_hello"] == 1)
-    evidence = {r: (f"tls tunnel: ClientHello names the IP literal {c['tls_sni'][r]} in SNI (RFC 6066 forbids it; "
-                    f"browsers and common libraries omit SNI), answered by ServerHello") for r in np.flatnonzero(fires)}
+    evidence = evidence_texts(fires, lambda sni: (f"tls tunnel: ClientHello names the IP literal {sni} in SNI (RFC "
+                                                  f"6066 forbids it; browsers and common libraries omit SNI), "
+                                                  f"answered by ServerHello"), c["tls_sni"])
     return Detection(np.where(fires, 0.7, 0.0), evidence)
 
 

@@ -32,11 +32,14 @@ def detect(view: SignatureView) -> Detection:
     evidence = {}
     share = native.cell_share(view.rows.seq_len, view.rows.seq_dir, view.n_sequence, CELL_RECORDS)
     rows = np.flatnonzero(hello)
-    for r, name, cells, answer in zip(rows.tolist(), sni[rows].tolist(), share[rows].tolist(), answered[rows].tolist()):
-        match = RANDOM_NAME.match(name)
+    names = sni[rows].tolist()
+    # The same names come back in a drain's hellos: each is matched once.
+    labels = {name: match.group(1) for name in set(names) if (match := RANDOM_NAME.match(name))}
+    for r, name, cells, answer in zip(rows.tolist(), names, share[rows].tolist(), answered[rows].tolist()):
+        label = labels.get(name)
         # A pronounceable random label happens (one in five has no digit and many vowels); Tor's cell-sized
         # records (a fifth of the server packets and more) then confirm it.
-        if match and (random_looking(match.group(1)) or cells >= 0.2):
+        if label is not None and (random_looking(label) or cells >= 0.2):
             score[r] = 1.0 if answer else 0.4
             if answer:
                 evidence[r] = (f"tor: TLS to random name {name} without ALPN, "

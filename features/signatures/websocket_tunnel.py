@@ -10,9 +10,12 @@ import math
 import numpy as np
 
 from features import native
-from features.signatures.base import Detection, Signature, SignatureView, on_candidates, startswith
+from features.signatures.base import Detection, Signature, SignatureView, evidence_at, on_candidates, startswith
 
 MIN_BYTES = 48
+# The least entropy that looks random for a payload of each size (up to 256: more bytes allow no more), 80% of the
+# most that many bytes can have.
+RANDOM_ENTROPY = np.array([0.0] + [0.8 * math.log2(n) for n in range(1, 257)])
 
 
 def _entropies(counts: np.ndarray, lengths: np.ndarray) -> list:
@@ -21,7 +24,7 @@ def _entropies(counts: np.ndarray, lengths: np.ndarray) -> list:
     them alone (native.segment_sums): the values are those of one payload at a time, for a few calls in all
     instead of eight a payload."""
     p, distinct = native.byte_shares(counts, lengths)
-    return (-native.segment_sums(p * np.log2(p), distinct)).tolist()
+    return -native.segment_sums(p * np.log2(p), distinct)
 
 
 def _detect(view: SignatureView) -> Detection:
@@ -33,20 +36,19 @@ def _detect(view: SignatureView) -> Detection:
     kind, size, counts = native.websocket_payloads(client, clen, at[upgraded])
     # Random-looking: at least MIN_BYTES, with an entropy within 80% of the most their length allows.
     tested = (kind > 0) & (size >= MIN_BYTES)
-    evidence = {}
+    rows, n, entropy = upgraded[tested], size[tested], _entropies(counts[tested], size[tested])
+    random = ~(entropy < RANDOM_ENTROPY[np.minimum(n, 256)])
     score = np.zeros(view.m)
-    for r, n, unframed, entropy in zip(upgraded[tested].tolist(), size[tested].tolist(), (kind[tested] == 1).tolist(),
-                                       _entropies(counts[tested], size[tested])):
-        if entropy < 0.8 * math.log2(min(n, 256)):
-            continue
-        score[r] = 0.8
-        if unframed:
-            evidence[r] = (f"websocket tunnel: upgrade answered by 101, then {n} random bytes "
-                           f"({entropy:.2f} bits/byte) instead of WebSocket frames (obfs)")
-        else:
-            evidence[r] = (f"websocket tunnel: upgrade answered by 101, first client frame binary "
-                           f"{n} B with {entropy:.2f} bits/byte once unmasked")
-    return Detection(score, evidence)
+    score[rows[random]] = 0.8
+    return Detection(score, evidence_at(rows[random], _evidence, n[random], kind[tested][random] == 1, entropy[random]))
+
+
+def _evidence(n, unframed, entropy) -> str:
+    if unframed:
+        return (f"websocket tunnel: upgrade answered by 101, then {n} random bytes "
+                f"({entropy:.2f} bits/byte) instead of WebSocket frames (obfs)")
+    return (f"websocket tunnel: upgrade answered by 101, first client frame binary "
+            f"{n} B with {entropy:.2f} bits/byte once unmasked")
 
 
 def detect(view: SignatureView) -> Detection:

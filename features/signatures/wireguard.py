@@ -12,7 +12,7 @@ from features.signatures.base import Detection, Signature, SignatureView
 
 def detect(view: SignatureView) -> Detection:
     # Message types with three zero bytes, handshake sizes, receiver index linkage, transport counters:
-    # handshakes.c, one pass over the flows' packets.
+    # wireguard.c, one pass over the flows' packets.
     packets, at = view.packets()
     score, kind = native.wireguard_handshakes(packets, at, view.proto)
     linked = kind == 1
