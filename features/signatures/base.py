@@ -242,13 +242,9 @@ def u8(data, pos):
     return data[:, pos].astype(np.int64)
 
 
-# The bytes of a field read as one big-endian integer: a shift and an or per byte cost five times more.
 def u16(data, pos):
+    # The two bytes read as one big-endian integer: a shift and an or per byte cost five times more.
     return data[:, pos:pos + 2].view(">u2")[:, 0].astype(np.int64)
-
-
-def u32(data, pos):
-    return data[:, pos:pos + 4].view(">u4")[:, 0].astype(np.int64)
 
 
 def one_of(values, choices) -> np.ndarray:
