@@ -390,8 +390,13 @@ def websocket_payloads(data, lengths, rows):
     return kind, size, counts
 
 
+class _Packets(ctypes.Structure):
+    """packets.h's Packets: the first payload packets of all the rows of a view, as the handshake kernels read them."""
+    _fields_ = [("heads", _P), ("n_heads", _I), ("head_bytes", _I), ("seq_len", _P), ("seq_cap", _P), ("width", _I),
+                ("n_seq", _P), ("positions", _P), ("k", _I), ("m", _I)]
 
-_PACKETS = (_P, _I, _I, _P, _P, _I, _P, _P, _I, _I)      # the arrays of _packet_arguments
+
+_PACKETS = (ctypes.POINTER(_Packets),)
 
 
 def _packet_arguments(packets, rows):
@@ -404,11 +409,12 @@ def _packet_arguments(packets, rows):
     seq_len, seq_cap = np.ascontiguousarray(seq_len, np.int32), np.ascontiguousarray(seq_cap, np.int32)
     n_seq, positions = np.ascontiguousarray(n_seq, np.int64), np.ascontiguousarray(positions, np.int64)
     rows = np.ascontiguousarray(rows, np.int64)
+    struct = _Packets(_ptr(heads, np.uint8), heads.shape[1], heads.shape[2], _ptr(seq_len, np.int32),
+                      _ptr(seq_cap, np.int32), seq_len.shape[1], _ptr(n_seq), _ptr(positions), positions.shape[1],
+                      positions.shape[2])
     # The arrays are returned with the pointers: they must outlive the call.
-    keep = (heads, seq_len, seq_cap, n_seq, positions, rows)
-    return keep, (len(rows), _ptr(rows)), (_ptr(heads, np.uint8), heads.shape[1], heads.shape[2],
-                                           _ptr(seq_len, np.int32), _ptr(seq_cap, np.int32), seq_len.shape[1],
-                                           _ptr(n_seq), _ptr(positions), positions.shape[1], positions.shape[2])
+    keep = (heads, seq_len, seq_cap, n_seq, positions, rows, struct)
+    return keep, (len(rows), _ptr(rows)), (ctypes.byref(struct),)
 
 
 _openvpn_handshakes = declare("openvpn_handshakes", _I, _P, _P, *_PACKETS, _P, _P, _P, _P)

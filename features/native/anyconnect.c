@@ -13,10 +13,7 @@ static int flight_step(int content, int handshake, int *hello) {
  * ServerHelloDone or ChangeCipherSpec without a Certificate, over the records of the first server datagram (its
  * stream prefix, data[r * width:], lengths[r] bytes) and the first record of each of the next three? */
 void anyconnect_resumed(int64_t n_rows, const int64_t *rows, const uint8_t *data, int64_t width,
-                        const int64_t *lengths, const uint8_t *heads, int64_t n_heads, int64_t head_bytes,
-                        const int32_t *seq_len, const int32_t *seq_cap, int64_t seq_width, const int64_t *n_seq,
-                        const int64_t *positions, int64_t k, int64_t m, int64_t *out) {
-    const Packets p = {heads, n_heads, head_bytes, seq_len, seq_cap, seq_width, n_seq, positions, k, m};
+                        const int64_t *lengths, const Packets *p, int64_t *out) {
     for (int64_t i = 0; i < n_rows; i++) {
         const int64_t r = rows[i], n = lengths[r] < width ? lengths[r] : width;
         const uint8_t *row = data + r * width;
@@ -24,7 +21,7 @@ void anyconnect_resumed(int64_t n_rows, const int64_t *rows, const uint8_t *data
         for (int64_t pos = 0; pos + 13 <= n && !verdict; pos += 13 + be16(row + pos + 11))
             verdict = flight_step(row[pos], row[pos] == 22 && pos + 13 < n ? row[pos + 13] : -1, &hello);
         for (int64_t j = 1; j < 4 && !verdict; j++) {
-            const uint8_t *h = head(&p, r, position(&p, r, 1, j));
+            const uint8_t *h = head(p, r, position(p, r, 1, j));
             if (h[0]) verdict = flight_step(h[0], h[0] == 22 ? h[13] : -1, &hello);
         }
         out[i] = verdict == 1;

@@ -42,10 +42,7 @@ static int esp_run(const Packets *p, int64_t r, int64_t direction, int64_t offse
  * sequence numbers count, else -1. Rows whose first packet has neither an IKE length field nor an ESP header
  * (the candidate test of ipsec.py) are scored 0 without further tests. */
 void ipsec_handshakes(int64_t n_rows, const int64_t *rows, const int64_t *proto, const int64_t *payload_packets,
-                      const uint8_t *heads, int64_t n_heads, int64_t head_bytes, const int32_t *seq_len,
-                      const int32_t *seq_cap, int64_t width, const int64_t *n_seq, const int64_t *positions,
-                      int64_t k, int64_t m, double *score, int64_t *facts) {
-    const Packets p = {heads, n_heads, head_bytes, seq_len, seq_cap, width, n_seq, positions, k, m};
+                      const Packets *p, double *score, int64_t *facts) {
     enum { IKE, EVIDENCE, MARKER, VERSION, EXCHANGE, ANSWERED, LINKED, SPI };
     for (int64_t i = 0; i < n_rows; i++) {
         int64_t *fact = facts + i * 8;
@@ -55,9 +52,9 @@ void ipsec_handshakes(int64_t n_rows, const int64_t *rows, const int64_t *proto,
         score[i] = 0.0;
         const int udp = transport == 17;
         if (!udp && transport != 50 && transport != 51) continue;
-        const int64_t i0 = position(&p, r, 0, 0), r0 = position(&p, r, 1, 0);
-        const uint8_t *hi = head(&p, r, i0), *hr = head(&p, r, r0);
-        const int64_t size_i = size(&p, r, i0), size_r = size(&p, r, r0);
+        const int64_t i0 = position(p, r, 0, 0), r0 = position(p, r, 1, 0);
+        const uint8_t *hi = head(p, r, i0), *hr = head(p, r, r0);
+        const int64_t size_i = size(p, r, i0), size_r = size(p, r, r0);
         if (udp) {
             const int ike = ((hi[17] == 0x10 || hi[17] == 0x20) && be32(hi + 24) == size_i)
                             || ((hi[21] == 0x10 || hi[21] == 0x20) && be32(hi + 28) == size_i - 4);
@@ -69,11 +66,11 @@ void ipsec_handshakes(int64_t n_rows, const int64_t *rows, const int64_t *proto,
         double s = 0.0;
         for (int marker = 0; udp && i0 == 0 && marker < 2; marker++) {
             const int o = marker ? 4 : 0;
-            if (!ike_header(hi, size_i, held(&p, r, i0), marker)) continue;
+            if (!ike_header(hi, size_i, held(p, r, i0), marker)) continue;
             /* Unlinked answers happen when both peers initiate at once; valid headers both ways still suffice. A
              * request alone still fires, for less: a version, an exchange type and a length field that equals the
              * datagram are no accident, and an unanswered IKE request is a VPN being attempted. */
-            const int answer = ike_header(hr, size_r, held(&p, r, r0), marker);
+            const int answer = ike_header(hr, size_r, held(p, r, r0), marker);
             const int linked = answer && !memcmp(hr + o, hi + o, 8);
             const double level = linked ? 1.0 : answer ? 0.8 : 0.6;
             s = level > s ? level : s;
@@ -82,12 +79,12 @@ void ipsec_handshakes(int64_t n_rows, const int64_t *rows, const int64_t *proto,
             fact[ANSWERED] = answer, fact[LINKED] = linked;
         }
         int64_t spi;                    /* ESP in UDP (NAT-T) needs both directions */
-        if (udp && esp_run(&p, r, 0, 0, 3, &spi) && esp_run(&p, r, 1, 0, 3, &spi) && !fact[IKE]) {
+        if (udp && esp_run(p, r, 0, 0, 3, &spi) && esp_run(p, r, 1, 0, 3, &spi) && !fact[IKE]) {
             s = s > 0.9 ? s : 0.9;
             fact[EVIDENCE] = 2;
         }
         if (!udp) {                     /* ESP/AH as IP protocols are what their number says */
-            const int run = esp_run(&p, r, 0, transport == 51 ? 4 : 0, 2, &spi);
+            const int run = esp_run(p, r, 0, transport == 51 ? 4 : 0, 2, &spi);
             s = 1.0;
             fact[EVIDENCE] = 3;
             fact[SPI] = run ? spi : -1;

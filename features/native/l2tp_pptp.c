@@ -15,15 +15,12 @@ static int l2tp_control(const uint8_t *h, int64_t size, int64_t held, int64_t of
 /* L2TP for each of `rows` (over UDP, or IP protocol 115 behind a zero session id): score[i] 1 for an SCCRQ from
  * the initiator answered by an SCCRP in the responder's first or second message, 0.3 for the SCCRQ alone;
  * facts[i * 3 + ...]: whether it was answered, the SCCRQ's version, the SCCRP's size. */
-void l2tp_handshakes(int64_t n_rows, const int64_t *rows, const int64_t *proto, const uint8_t *heads,
-                     int64_t n_heads, int64_t head_bytes, const int32_t *seq_len, const int32_t *seq_cap,
-                     int64_t width, const int64_t *n_seq, const int64_t *positions, int64_t k, int64_t m,
+void l2tp_handshakes(int64_t n_rows, const int64_t *rows, const int64_t *proto, const Packets *p,
                      double *score, int64_t *facts) {
-    const Packets p = {heads, n_heads, head_bytes, seq_len, seq_cap, width, n_seq, positions, k, m};
     for (int64_t i = 0; i < n_rows; i++) {
-        const int64_t r = rows[i], i0 = position(&p, r, 0, 0);
-        const uint8_t *hi = head(&p, r, i0);
-        const int64_t size_i = size(&p, r, i0), offset = proto[i] == 115 ? 4 : 0;
+        const int64_t r = rows[i], i0 = position(p, r, 0, 0);
+        const uint8_t *hi = head(p, r, i0);
+        const int64_t size_i = size(p, r, i0), offset = proto[i] == 115 ? 4 : 0;
         int64_t *fact = facts + i * 3, version;
         score[i] = 0.0;
         fact[0] = fact[1] = fact[2] = 0;
@@ -31,17 +28,17 @@ void l2tp_handshakes(int64_t n_rows, const int64_t *rows, const int64_t *proto, 
         if ((proto[i] != 17 && proto[i] != 115) || (hi[offset] & 0xC8) != 0xC8
             || be16(hi + offset + 2) != size_i - offset)
             continue;
-        if ((offset && be32(hi) != 0) || i0 != 0 || !l2tp_control(hi, size_i, held(&p, r, i0), offset, 1, &version))
+        if ((offset && be32(hi) != 0) || i0 != 0 || !l2tp_control(hi, size_i, held(p, r, i0), offset, 1, &version))
             continue;
         score[i] = 0.3;
         fact[1] = version;
         /* The SCCRP may come second, after a ZLB that acknowledges a retransmitted SCCRQ on a lossy link. */
         for (int64_t j = 0; j < 2; j++) {
-            const int64_t r0 = position(&p, r, 1, j);
+            const int64_t r0 = position(p, r, 1, j);
             int64_t reply_version;
-            if (l2tp_control(head(&p, r, r0), size(&p, r, r0), held(&p, r, r0), offset, 2, &reply_version)) {
+            if (l2tp_control(head(p, r, r0), size(p, r, r0), held(p, r, r0), offset, 2, &reply_version)) {
                 score[i] = 1.0;
-                fact[0] = 1, fact[2] = size(&p, r, r0);
+                fact[0] = 1, fact[2] = size(p, r, r0);
                 break;
             }
         }
@@ -56,22 +53,19 @@ static int pptp_control(const uint8_t *h, int64_t size, int64_t held, int64_t ty
 /* PPTP for each of `rows`: score[i] 1 for a Start-Control-Connection-Request from the initiator (TCP) answered by a
  * Reply, or enhanced GRE (IP protocol 47, version 1, key present) carrying PPP; 0.3 for the request alone.
  * evidence[i] 1 for the control exchange, 2 for GRE, else 0. */
-void pptp_handshakes(int64_t n_rows, const int64_t *rows, const int64_t *proto, const uint8_t *heads,
-                     int64_t n_heads, int64_t head_bytes, const int32_t *seq_len, const int32_t *seq_cap,
-                     int64_t width, const int64_t *n_seq, const int64_t *positions, int64_t k, int64_t m,
+void pptp_handshakes(int64_t n_rows, const int64_t *rows, const int64_t *proto, const Packets *p,
                      double *score, int64_t *evidence) {
-    const Packets p = {heads, n_heads, head_bytes, seq_len, seq_cap, width, n_seq, positions, k, m};
     for (int64_t i = 0; i < n_rows; i++) {
-        const int64_t r = rows[i], i0 = position(&p, r, 0, 0), r0 = position(&p, r, 1, 0);
-        const uint8_t *hi = head(&p, r, i0), *hr = head(&p, r, r0);
+        const int64_t r = rows[i], i0 = position(p, r, 0, 0), r0 = position(p, r, 1, 0);
+        const uint8_t *hi = head(p, r, i0), *hr = head(p, r, r0);
         score[i] = 0.0;
         evidence[i] = 0;
         if (proto[i] == 6 && be32(hi + 4) == 0x1A2B3C4D) {
-            const int request = i0 == 0 && pptp_control(hi, size(&p, r, i0), held(&p, r, i0), 1);
-            const int control = request && pptp_control(hr, size(&p, r, r0), held(&p, r, r0), 2);
+            const int request = i0 == 0 && pptp_control(hi, size(p, r, i0), held(p, r, i0), 1);
+            const int control = request && pptp_control(hr, size(p, r, r0), held(p, r, r0), 2);
             score[i] = control ? 1.0 : request ? 0.3 : 0.0;
             evidence[i] = control;
-        } else if (proto[i] == 47 && held(&p, r, i0) >= 8 && (hi[1] & 0x07) == 1 && (hi[0] & 0x20)
+        } else if (proto[i] == 47 && held(p, r, i0) >= 8 && (hi[1] & 0x07) == 1 && (hi[0] & 0x20)
                    && be16(hi + 2) == 0x880B) {
             score[i] = 1.0;
             evidence[i] = 2;

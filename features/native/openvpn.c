@@ -19,31 +19,28 @@ static int openvpn_framed(const Packets *p, int64_t r, int64_t idx, int64_t offs
  * else 0; where the first packet's opcode byte is no client reset, nothing more is read. opcode[i] the client's
  * opcode; echo[i] where the server head repeats the client's session id (-1 if nowhere, or no exchange); kept[i]
  * how many of the client's 2nd-4th packets keep it. */
-void openvpn_handshakes(int64_t n_rows, const int64_t *rows, const int64_t *proto, const uint8_t *heads,
-                        int64_t n_heads, int64_t head_bytes, const int32_t *seq_len, const int32_t *seq_cap,
-                        int64_t width, const int64_t *n_seq, const int64_t *positions, int64_t k, int64_t m,
+void openvpn_handshakes(int64_t n_rows, const int64_t *rows, const int64_t *proto, const Packets *p,
                         int64_t *level, int64_t *opcode, int64_t *echo, int64_t *kept) {
-    const Packets p = {heads, n_heads, head_bytes, seq_len, seq_cap, width, n_seq, positions, k, m};
     for (int64_t i = 0; i < n_rows; i++) {
         const int64_t r = rows[i], offset = proto[i] == 6 ? 2 : 0;
         level[i] = opcode[i] = kept[i] = 0;
         echo[i] = -1;
         if (proto[i] != 6 && proto[i] != 17) continue;
-        const int64_t c0 = position(&p, r, 0, 0), s0 = position(&p, r, 1, 0);
-        const uint8_t reset = head(&p, r, c0)[offset];
+        const int64_t c0 = position(p, r, 0, 0), s0 = position(p, r, 1, 0);
+        const uint8_t reset = head(p, r, c0)[offset];
         if (reset != 0x38 && reset != 0x50) continue;                  /* opcode 7 or 10, key id 0 */
         int64_t client, server;
-        const int ok_c = openvpn_framed(&p, r, c0, offset, &client);
-        const int ok_s = openvpn_framed(&p, r, s0, offset, &server);
+        const int ok_c = openvpn_framed(p, r, c0, offset, &client);
+        const int ok_s = openvpn_framed(p, r, s0, offset, &server);
         opcode[i] = client >> 3;
         const int client_reset = ok_c && (client >> 3 == 7 || client >> 3 == 10) && (client & 7) == 0 && c0 == 0;
         if (!client_reset) continue;
         level[i] = 1;
         if (!(ok_s && server >> 3 == 8 && (server & 7) == 0)) continue;
         level[i] = 2;
-        const uint8_t *session = head(&p, r, c0) + offset + 1, *hs = head(&p, r, s0);
-        if (head_bytes >= offset + 17) {
-            for (int64_t at = offset + 9; at + 8 <= head_bytes; at++) {
+        const uint8_t *session = head(p, r, c0) + offset + 1, *hs = head(p, r, s0);
+        if (p->head_bytes >= offset + 17) {
+            for (int64_t at = offset + 9; at + 8 <= p->head_bytes; at++) {
                 if (!memcmp(hs + at, session, 8)) {
                     echo[i] = at;
                     break;
@@ -51,12 +48,12 @@ void openvpn_handshakes(int64_t n_rows, const int64_t *rows, const int64_t *prot
             }
         }
         for (int64_t j = 1; j < 4; j++) {
-            const int64_t idx = position(&p, r, 0, j);
+            const int64_t idx = position(p, r, 0, j);
             int64_t later;
-            const int ok = openvpn_framed(&p, r, idx, offset, &later);
+            const int ok = openvpn_framed(p, r, idx, offset, &later);
             const int64_t op = later >> 3;
             kept[i] += ok && (op == 4 || op == 5 || op == 7 || op == 10)
-                       && !memcmp(head(&p, r, idx) + offset + 1, session, 8);
+                       && !memcmp(head(p, r, idx) + offset + 1, session, 8);
         }
         if (echo[i] >= 0 || kept[i] > 0) level[i] = 3;
     }

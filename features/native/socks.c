@@ -29,11 +29,8 @@ static void socks5_request(const Packets *p, int64_t r, int64_t idx, int64_t *fa
  * alone. facts[i * 6 + ...]: which evidence (0 none, 1 SOCKS5, 2 reversed, 3 SOCKS4); for SOCKS5 the methods
  * offered, the method chosen, and whether the next packet of the greeting side is a request (and its command and
  * address type); for SOCKS4 the command and the reply code. */
-void socks_handshakes(int64_t n_rows, const int64_t *rows, const int64_t *proto, const uint8_t *heads,
-                      int64_t n_heads, int64_t head_bytes, const int32_t *seq_len, const int32_t *seq_cap,
-                      int64_t width, const int64_t *n_seq, const int64_t *positions, int64_t k, int64_t m,
+void socks_handshakes(int64_t n_rows, const int64_t *rows, const int64_t *proto, const Packets *p,
                       double *score, int64_t *facts) {
-    const Packets p = {heads, n_heads, head_bytes, seq_len, seq_cap, width, n_seq, positions, k, m};
     enum { EVIDENCE, OFFERED, CHOSEN, REQUEST };
     for (int64_t i = 0; i < n_rows; i++) {
         int64_t *fact = facts + i * 6;
@@ -41,26 +38,26 @@ void socks_handshakes(int64_t n_rows, const int64_t *rows, const int64_t *proto,
         memset(fact, 0, 6 * sizeof *fact);
         score[i] = 0.0;
         if (proto[i] != 6) continue;
-        const int64_t i0 = position(&p, r, 0, 0), r0 = position(&p, r, 1, 0);
-        const uint8_t *hi = head(&p, r, i0), *hr = head(&p, r, r0);
+        const int64_t i0 = position(p, r, 0, 0), r0 = position(p, r, 1, 0);
+        const uint8_t *hi = head(p, r, i0), *hr = head(p, r, r0);
         if (hi[0] != 4 && hi[0] != 5 && hr[0] != 5) continue;           /* no SOCKS version opens either side */
         int greeting, reverse_greeting;
         int64_t offered, offered_reverse;
         const int first = i0 == 0;
-        const int forward = socks5(&p, r, first ? i0 : -1, r0, &greeting, &offered);
-        const int64_t i_after = i0 > r0 ? i0 : position(&p, r, 0, 1);
-        const int reverse = !forward && socks5(&p, r, r0 >= 0 ? r0 : -1, i_after, &reverse_greeting, &offered_reverse);
-        const int request4 = first && hi[0] == 4 && (hi[1] == 1 || hi[1] == 2) && size(&p, r, i0) >= 9;
-        const int socks4 = request4 && size(&p, r, r0) == 8 && hr[0] == 0 && hr[1] >= 0x5A && hr[1] <= 0x5D;
+        const int forward = socks5(p, r, first ? i0 : -1, r0, &greeting, &offered);
+        const int64_t i_after = i0 > r0 ? i0 : position(p, r, 0, 1);
+        const int reverse = !forward && socks5(p, r, r0 >= 0 ? r0 : -1, i_after, &reverse_greeting, &offered_reverse);
+        const int request4 = first && hi[0] == 4 && (hi[1] == 1 || hi[1] == 2) && size(p, r, i0) >= 9;
+        const int socks4 = request4 && size(p, r, r0) == 8 && hr[0] == 0 && hr[1] >= 0x5A && hr[1] <= 0x5D;
         score[i] = forward || reverse || socks4 ? 1.0 : greeting || request4 ? 0.3 : 0.0;
         if (socks4) {
             fact[EVIDENCE] = 3, fact[OFFERED] = hi[1], fact[CHOSEN] = hr[1];
         } else if (reverse) {
-            fact[EVIDENCE] = 2, fact[OFFERED] = offered_reverse, fact[CHOSEN] = head(&p, r, i_after)[1];
-            socks5_request(&p, r, position(&p, r, 1, 1), fact + REQUEST);
+            fact[EVIDENCE] = 2, fact[OFFERED] = offered_reverse, fact[CHOSEN] = head(p, r, i_after)[1];
+            socks5_request(p, r, position(p, r, 1, 1), fact + REQUEST);
         } else if (forward) {
             fact[EVIDENCE] = 1, fact[OFFERED] = offered, fact[CHOSEN] = hr[1];
-            socks5_request(&p, r, position(&p, r, 0, 1), fact + REQUEST);
+            socks5_request(p, r, position(p, r, 0, 1), fact + REQUEST);
         }
     }
 }

@@ -16,14 +16,11 @@ static int opens_with(const uint8_t *data, int64_t width, const int64_t *lengths
 void sstp_handshakes(int64_t n_rows, const int64_t *rows, const int64_t *proto, const uint8_t *client,
                      int64_t client_width, const int64_t *client_lengths, const uint8_t *server, int64_t server_width,
                      const int64_t *server_lengths, const uint8_t *request, int64_t request_length,
-                     const uint8_t *answer, int64_t answer_length, const uint8_t *heads, int64_t n_heads,
-                     int64_t head_bytes, const int32_t *seq_len, const int32_t *seq_cap, int64_t width,
-                     const int64_t *n_seq, const int64_t *positions, int64_t k, int64_t m, double *score,
+                     const uint8_t *answer, int64_t answer_length, const Packets *p, double *score,
                      int64_t *evidence) {
-    const Packets p = {heads, n_heads, head_bytes, seq_len, seq_cap, width, n_seq, positions, k, m};
     for (int64_t i = 0; i < n_rows; i++) {
-        const int64_t r = rows[i], i0 = position(&p, r, 0, 0), r0 = position(&p, r, 1, 0);
-        const uint8_t *c = client + r * client_width, *hi = head(&p, r, i0), *hr = head(&p, r, r0);
+        const int64_t r = rows[i], i0 = position(p, r, 0, 0), r0 = position(p, r, 1, 0);
+        const uint8_t *c = client + r * client_width, *hi = head(p, r, i0), *hr = head(p, r, r0);
         score[i] = 0.0;
         evidence[i] = 0;
         if (proto[i] != 6 || !((c[0] == 'S' && c[2] == 'T') || (c[0] == 0x10 && hi[0] == 0x10 && hi[1] == 0x01)))
@@ -31,7 +28,7 @@ void sstp_handshakes(int64_t n_rows, const int64_t *rows, const int64_t *proto, 
         if (opens_with(client, client_width, client_lengths, r, request, request_length)
             && opens_with(server, server_width, server_lengths, r, answer, answer_length))
             evidence[i] = 1;
-        else if (hi[0] == 0x10 && hi[1] == 0x01 && (be16(hi + 2) & 0x0FFF) == size(&p, r, i0) && be16(hi + 4) == 1
+        else if (hi[0] == 0x10 && hi[1] == 0x01 && (be16(hi + 2) & 0x0FFF) == size(p, r, i0) && be16(hi + 4) == 1
                  && hr[0] == 0x10 && hr[1] == 0x01 && be16(hr + 4) == 2)
             evidence[i] = 2;
         score[i] = evidence[i] ? 1.0 : 0.0;

@@ -30,21 +30,18 @@ static int wireguard_transport(const Packets *p, int64_t r, int64_t direction) {
  * 1 for a handshake initiation (148 bytes) answered by a response (92 bytes) whose receiver index is the
  * initiator's sender index, 0.8 for transport data both ways, 0.3 for an initiation alone; evidence[i] 1 for
  * the linked handshake, 2 for transport data both ways, else 0. */
-void wireguard_handshakes(int64_t n_rows, const int64_t *rows, const int64_t *proto, const uint8_t *heads,
-                          int64_t n_heads, int64_t head_bytes, const int32_t *seq_len, const int32_t *seq_cap,
-                          int64_t width, const int64_t *n_seq, const int64_t *positions, int64_t k, int64_t m,
+void wireguard_handshakes(int64_t n_rows, const int64_t *rows, const int64_t *proto, const Packets *p,
                           double *score, int64_t *evidence) {
-    const Packets p = {heads, n_heads, head_bytes, seq_len, seq_cap, width, n_seq, positions, k, m};
     for (int64_t i = 0; i < n_rows; i++) {
-        const int64_t r = rows[i], i0 = position(&p, r, 0, 0), r0 = position(&p, r, 1, 0);
-        const uint8_t *hi = head(&p, r, i0), *hr = head(&p, r, r0);
+        const int64_t r = rows[i], i0 = position(p, r, 0, 0), r0 = position(p, r, 1, 0);
+        const uint8_t *hi = head(p, r, i0), *hr = head(p, r, r0);
         score[i] = 0.0;
         evidence[i] = 0;
         if (proto[i] != 17 || hi[0] < 1 || hi[0] > 4 || hi[1] || hi[2] || hi[3]) continue;
-        const int initiation = i0 == 0 && wireguard_message(hi, 1) && size(&p, r, i0) == 148;
-        const int linked = initiation && wireguard_message(hr, 2) && size(&p, r, r0) == 92 && held(&p, r, r0) >= 12
+        const int initiation = i0 == 0 && wireguard_message(hi, 1) && size(p, r, i0) == 148;
+        const int linked = initiation && wireguard_message(hr, 2) && size(p, r, r0) == 92 && held(p, r, r0) >= 12
                            && !memcmp(hr + 8, hi + 4, 4);
-        const int data = wireguard_transport(&p, r, 0) && wireguard_transport(&p, r, 1);
+        const int data = wireguard_transport(p, r, 0) && wireguard_transport(p, r, 1);
         score[i] = linked ? 1.0 : data ? 0.8 : initiation ? 0.3 : 0.0;
         evidence[i] = linked ? 1 : data ? 2 : 0;
     }
